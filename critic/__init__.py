@@ -1,0 +1,114 @@
+"""critic: multi-agent self-critique.
+
+A generator agent drafts; critic agents, each in its own context, review the
+draft concurrently; a judge accepts it, sends it back for revision, or
+discards it. They talk only through an asynchronous message bus, and every
+message is recorded in a JSONL transcript.
+
+    >>> import anyio
+    >>> from critic import RunConfig, run_critique
+    >>> outcome = anyio.run(run_critique, RunConfig(task="Reverse a string in Python."))
+"""
+
+from critic.agents import (
+    Critic,
+    CritiqueOutput,
+    Generator,
+    Judge,
+    LLMCritic,
+    LLMGenerator,
+    critique_schema,
+    serve,
+)
+from critic.backends import Backend, Completion, GenerationParams, Model, open_model
+from critic.backends.llama_cpp import CpuBudget, LlamaCppModel, default_model_path
+from critic.backends.scripted import ScriptedModel
+from critic.bus import Bus, MemoryBus, Subscription
+from critic.errors import (
+    BusError,
+    ConfigError,
+    CriticError,
+    MalformedOutput,
+    ModelError,
+    TranscriptError,
+)
+from critic.judge import ThresholdJudge, aggregate
+from critic.messages import (
+    ChatMessage,
+    Critique,
+    Draft,
+    DraftRequest,
+    Envelope,
+    JudgeRequest,
+    ModelCall,
+    Outcome,
+    ReviewRequest,
+    Task,
+    Usage,
+    Verdict,
+)
+from critic.roles import Role, RoleRegistry, RoleSpec, load_role_dir, load_role_file
+from critic.runner import RunConfig, run_critique
+from critic.session import RemoteCritic, Session, serve_critic
+from critic.structured import complete_structured
+from critic.templates import PromptLibrary
+from critic.transcript import Transcript, TranscriptHeader, TranscriptWriter, read_transcript
+
+__all__ = [
+    "Backend",
+    "Bus",
+    "BusError",
+    "ChatMessage",
+    "Completion",
+    "ConfigError",
+    "CpuBudget",
+    "Critic",
+    "CriticError",
+    "Critique",
+    "CritiqueOutput",
+    "Draft",
+    "DraftRequest",
+    "Envelope",
+    "GenerationParams",
+    "Generator",
+    "Judge",
+    "JudgeRequest",
+    "LLMCritic",
+    "LLMGenerator",
+    "LlamaCppModel",
+    "MalformedOutput",
+    "MemoryBus",
+    "Model",
+    "ModelCall",
+    "ModelError",
+    "Outcome",
+    "PromptLibrary",
+    "RemoteCritic",
+    "ReviewRequest",
+    "Role",
+    "RoleRegistry",
+    "RoleSpec",
+    "RunConfig",
+    "ScriptedModel",
+    "Session",
+    "Subscription",
+    "Task",
+    "ThresholdJudge",
+    "Transcript",
+    "TranscriptError",
+    "TranscriptHeader",
+    "TranscriptWriter",
+    "Usage",
+    "Verdict",
+    "aggregate",
+    "complete_structured",
+    "critique_schema",
+    "default_model_path",
+    "load_role_dir",
+    "load_role_file",
+    "open_model",
+    "read_transcript",
+    "run_critique",
+    "serve",
+    "serve_critic",
+]

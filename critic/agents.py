@@ -1,0 +1,269 @@
+"""Generator, critic and judge agents, each owning its own context.
+
+An agent turns one request payload into one reply payload. Serving it on a
+bus (:func:`serve`) is separate, so the same agent runs in-process, in a test
+without a bus, or in a worker on another machine.
+
+Context separation is structural: a critic is handed a :class:`ReviewRequest`
+(task and draft, nothing else) and starts a fresh conversation from its own
+templates; the generator keeps one growing conversation and only ever adds
+the judge's feedback to it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Literal, Protocol, runtime_checkable
+
+import anyio
+from anyio.abc import TaskStatus
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from critic.backends.base import Backend, GenerationParams
+from critic.bus.base import Bus
+from critic.errors import CriticError
+from critic.messages import (
+    ChatMessage,
+    Critique,
+    Draft,
+    DraftRequest,
+    Envelope,
+    JudgeRequest,
+    ModelCall,
+    Payload,
+    ReviewRequest,
+    Usage,
+    Verdict,
+    topic,
+)
+from critic.roles import Role
+from critic.structured import Recorder, call_model, complete_structured
+from critic.templates import PromptLibrary
+
+
+@runtime_checkable
+class Critic(Protocol):
+    """Reviews one draft. Implementations: :class:`LLMCritic`, grounded critics, plugins."""
+
+    name: str
+    weight: float
+    timeout: float
+
+    async def review(self, request: ReviewRequest, record: Recorder) -> Critique: ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Writes drafts; keeps its own conversation between rounds."""
+
+    name: str
+
+    async def draft(self, request: DraftRequest, record: Recorder) -> Draft: ...
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """Decides on a draft from its critiques: accept, revise or discard, and why."""
+
+    name: str
+
+    async def judge(self, request: JudgeRequest, record: Recorder) -> Verdict: ...
+
+
+@dataclass
+class LLMGenerator:
+    """A generator on a model, with one growing conversation per session."""
+
+    backend: Backend
+    prompts: PromptLibrary = field(default_factory=PromptLibrary)
+    params: GenerationParams = GenerationParams(max_tokens=320)
+    name: str = "generator"
+    system_template: str = "generator_system.j2"
+    task_template: str = "generator_task.j2"
+    revise_template: str = "generator_revise.j2"
+    conversation: list[ChatMessage] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Load now so a broken template fails before the session starts.
+        self._system = self.prompts.load(self.system_template)
+        self._task = self.prompts.load(self.task_template)
+        self._revise = self.prompts.load(self.revise_template)
+
+    async def draft(self, request: DraftRequest, record: Recorder) -> Draft:
+        task = request.task
+        variables = {
+            "task": task.prompt, "round": request.round, "feedback": request.feedback,
+            "reference": task.reference, "tests": task.tests, "draft": None,
+        }
+        if not self.conversation:
+            self.conversation = [
+                ChatMessage(role="system", content=self._system.render(**variables)),
+                ChatMessage(role="user", content=self._task.render(**variables)),
+            ]
+        else:
+            self.conversation.append(
+                ChatMessage(role="user", content=self._revise.render(**variables))
+            )
+        completion = await call_model(
+            self.backend, self.conversation, self.params, agent=self.name, record=record
+        )
+        self.conversation.append(ChatMessage(role="assistant", content=completion.text))
+        return Draft(round=request.round, text=completion.text.strip(), author=self.name)
+
+
+class CritiqueOutput(BaseModel):
+    """What an LLM critic must return (the score's range is set per role)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Length caps go into the JSON schema, so constrained decoding cannot
+    # run away in a repetition loop (small models do).
+    problems: list[Annotated[str, Field(max_length=200)]] = Field(max_length=4)
+    suggestion: str = Field(max_length=300)
+    score: int
+
+
+def critique_schema(low: float, high: float) -> type[CritiqueOutput]:
+    """The output model of a role with score range [low, high]: critique first, then score."""
+    lo, hi = math.ceil(low), math.floor(high)
+    if hi - lo <= 100:
+        # An enum is enforced by grammar-constrained decoding; min/max are not.
+        allowed = Literal.__getitem__(tuple(range(lo, hi + 1)))
+        return create_model("CritiqueOutput", __base__=CritiqueOutput, score=(allowed, ...))
+    return create_model(
+        "CritiqueOutput", __base__=CritiqueOutput, score=(int, Field(ge=lo, le=hi))
+    )
+
+
+@dataclass
+class LLMCritic:
+    """A prompt-based critic: renders its role's templates, asks for a structured critique."""
+
+    role: Role
+    backend: Backend
+    attempts: int = 3
+    seed: int | None = None
+    """Used when the role sets no seed of its own."""
+
+    def __post_init__(self) -> None:
+        if self.role.prompt is None:
+            raise CriticError(f"role {self.role.name!r} has no prompt template")
+        self._output = critique_schema(*self.role.spec.scale)
+
+    @property
+    def name(self) -> str:
+        return self.role.name
+
+    @property
+    def weight(self) -> float:
+        return self.role.spec.weight
+
+    @property
+    def timeout(self) -> float:
+        return self.role.spec.timeout
+
+    def messages(self, request: ReviewRequest) -> list[ChatMessage]:
+        """The whole context of one review: built from the request alone."""
+        task = request.task
+        variables = {
+            "task": task.prompt, "draft": request.draft.text, "round": request.draft.round,
+            "reference": task.reference, "tests": task.tests, "feedback": None,
+        }
+        assert self.role.prompt is not None
+        messages = []
+        if self.role.system is not None:
+            messages.append(ChatMessage(role="system", content=self.role.system.render(**variables)))
+        messages.append(ChatMessage(role="user", content=self.role.prompt.render(**variables)))
+        return messages
+
+    async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
+        spec = self.role.spec
+        params = GenerationParams(
+            max_tokens=spec.max_tokens, temperature=spec.temperature,
+            seed=spec.seed if spec.seed is not None else self.seed,
+        )
+        output = await complete_structured(
+            self.backend, self.messages(request), self._output, params,
+            agent=self.name, record=record, attempts=self.attempts,
+        )
+        return Critique(
+            role=self.name, round=request.draft.round, score=spec.normalize(output.score),
+            raw_score=output.score, problems=tuple(p.strip() for p in output.problems if p.strip()),
+            suggestion=output.suggestion.strip(), weight=spec.weight,
+        )
+
+
+def failed_critique(critic: str, round: int, status: str, error: str, weight: float) -> Critique:
+    """The unscored critique recorded for a critic that raised or timed out."""
+    return Critique(
+        role=critic, round=round, status="timeout" if status == "timeout" else "error",
+        error=error, weight=weight,
+    )
+
+
+Handler = Callable[[Envelope, Recorder], Awaitable[Payload]]
+
+
+async def serve(
+    bus: Bus,
+    pattern: str,
+    handler: Handler,
+    *,
+    name: str,
+    group: str | None = None,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Answer every request on ``pattern`` with ``handler`` until cancelled.
+
+    Model calls the handler makes are published as ``model_call`` envelopes
+    (children of the request) before the reply, so they are recorded too.
+    """
+    async with bus.subscribe(pattern, group=group) as requests:
+        task_status.started()
+        async for request in requests:
+            calls: list[ModelCall] = []
+
+            async def record(call: ModelCall, request: Envelope = request) -> None:
+                calls.append(call)
+                await bus.publish(Envelope(
+                    session=request.session, topic=topic(request.session, "model_call"),
+                    sender=name, parent=request.id, payload=call,
+                ))
+
+            reply = await handler(request, record)
+            if calls and isinstance(reply, Draft | Critique | Verdict):
+                # The reply carries the cost of making it, so whoever collects
+                # replies can account for usage without seeing the calls.
+                usage = sum((c.usage for c in calls), Usage())
+                update: dict[str, object] = {"usage": usage}
+                if isinstance(reply, Critique):
+                    update["latency"] = sum(c.latency for c in calls)
+                reply = reply.model_copy(update=update)
+            if request.reply_to is not None:
+                await bus.publish(request.reply(reply, sender=name))
+
+
+def critic_handler(critic: Critic) -> Handler:
+    """Bus handler of a critic: never raises; a failure becomes an ``error`` critique."""
+
+    async def handle(request: Envelope, record: Recorder) -> Payload:
+        payload = request.payload
+        if not isinstance(payload, ReviewRequest):
+            return failed_critique(critic.name, 1, "error", f"unexpected {payload.kind}", 0.0)
+        round = payload.draft.round
+        try:
+            with anyio.move_on_after(critic.timeout) as scope:
+                return await critic.review(payload, record)
+        except Exception as exc:  # a critic must never take the session down
+            return failed_critique(
+                critic.name, round, "error", f"{type(exc).__name__}: {exc}", critic.weight
+            )
+        assert scope.cancelled_caught
+        return failed_critique(
+            critic.name, round, "timeout", f"no critique within {critic.timeout:g} s",
+            critic.weight,
+        )
+
+    return handle

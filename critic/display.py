@@ -1,0 +1,68 @@
+"""Rich rendering of session envelopes, shared by the live view and ``critic replay``."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.text import Text
+
+from critic.messages import Critique, Draft, Envelope, Outcome, Task, Verdict
+
+_COLOURS = {"accept": "green", "revise": "yellow", "discard": "red"}
+
+
+def _score(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+class SessionView:
+    """Prints tasks, drafts, critiques, verdicts and the outcome as they arrive."""
+
+    def __init__(self, console: Console | None = None, *, show_calls: bool = False) -> None:
+        self.console = console or Console(stderr=False, highlight=False)
+        self.show_calls = show_calls
+
+    def __call__(self, envelope: Envelope) -> None:
+        payload = envelope.payload
+        out = self.console
+        if isinstance(payload, Task):
+            out.print(Panel(escape(payload.prompt), title="task", border_style="cyan"))
+        elif isinstance(payload, Draft):
+            if payload.error:
+                out.print(f"[red]generator failed:[/red] {escape(payload.error)}")
+            else:
+                out.print(Panel(escape(payload.text), title=f"draft · round {payload.round}",
+                                border_style="blue"))
+        elif isinstance(payload, Critique):
+            if payload.scored:
+                head = f"[bold]{escape(payload.role)}[/bold] score {_score(payload.score)}"
+                lines = [head, *(f"  • {escape(p)}" for p in payload.problems)]
+                if payload.suggestion:
+                    lines.append(f"  → {escape(payload.suggestion)}")
+                out.print("\n".join(lines))
+            else:
+                out.print(f"[bold]{escape(payload.role)}[/bold] [red]{payload.status}[/red]: "
+                          f"{escape(payload.error or '')}")
+        elif isinstance(payload, Verdict):
+            colour = _COLOURS[payload.decision]
+            out.print(Text.assemble(
+                ("verdict ", "bold"), (payload.decision.upper(), f"bold {colour}"),
+                f" (round {payload.round}, aggregate {_score(payload.aggregate)}, "
+                f"{payload.critiques_used} scored / {payload.critiques_failed} failed): ",
+                payload.reason,
+            ))
+        elif isinstance(payload, Outcome):
+            colour = _COLOURS[payload.decision]
+            out.print(Panel(
+                Text.assemble(
+                    (payload.decision.upper(), f"bold {colour}"),
+                    f" after {payload.rounds} round(s), score {_score(payload.score)}, "
+                    f"stop: {payload.stop}\n{payload.reason}\n"
+                    f"tokens: {payload.usage.prompt_tokens} prompt + "
+                    f"{payload.usage.completion_tokens} completion, {payload.elapsed:.1f} s",
+                ),
+                title="outcome", border_style=colour,
+            ))
+        elif self.show_calls and payload.kind == "model_call":
+            out.print(f"[dim]model call by {escape(envelope.sender)}[/dim]")

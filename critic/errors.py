@@ -1,0 +1,38 @@
+"""The one error family of critic.
+
+Every error a user can cause derives from :class:`CriticError` and names the
+file, field or line at fault; the CLI prints it on one line and exits with 2.
+
+    CriticError
+    ├── ConfigError        a bad option, config value or role file
+    ├── TranscriptError    a transcript or JSONL file that cannot be read or written
+    ├── ModelError         a model that cannot be loaded or called
+    │   └── MalformedOutput   a completion that does not fit the requested schema
+    └── BusError           a bus that cannot be reached or has nobody serving a topic
+"""
+
+from __future__ import annotations
+
+
+class CriticError(Exception):
+    """Root of every error a user of critic can cause or must handle."""
+
+
+class ConfigError(CriticError):
+    """An invalid option, configuration value or role definition."""
+
+
+class TranscriptError(CriticError):
+    """A transcript or JSONL file that cannot be read, parsed or written."""
+
+
+class ModelError(CriticError):
+    """A model that cannot be loaded, or a call to it that failed."""
+
+
+class MalformedOutput(ModelError):
+    """A completion that does not parse into the requested schema."""
+
+
+class BusError(CriticError):
+    """A bus that cannot be reached, or a request nobody answers."""

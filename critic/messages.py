@@ -1,0 +1,233 @@
+"""Everything that travels on the bus: frozen pydantic models tagged by ``kind``.
+
+A payload is one of the models in :data:`Payload`; it always travels inside an
+:class:`Envelope`. Envelopes survive a JSON round trip unchanged, so an
+in-memory bus and a network bus are interchangeable.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+Decision = Literal["accept", "revise", "discard"]
+CritiqueStatus = Literal["ok", "error", "timeout"]
+
+
+class Message(BaseModel):
+    """Base of every payload: immutable and strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ChatMessage(Message):
+    """One turn of a conversation with a model."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Usage(Message):
+    """Token counts of one model call.
+
+    ``prompt_evaluated`` is how many prompt tokens the model actually had to
+    process; the rest were served from its KV cache (None where unknown).
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_evaluated: int | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        evaluated = (
+            None
+            if self.prompt_evaluated is None and other.prompt_evaluated is None
+            else (self.prompt_evaluated or 0) + (other.prompt_evaluated or 0)
+        )
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            prompt_evaluated=evaluated,
+        )
+
+
+class Task(Message):
+    """What the generator is asked to do."""
+
+    kind: Literal["task"] = "task"
+    prompt: str = Field(min_length=1)
+    reference: str | None = None
+    tests: str | None = None
+
+
+class DraftRequest(Message):
+    """Asks the generator for a draft: the task in round 1, the judge's feedback after."""
+
+    kind: Literal["draft_request"] = "draft_request"
+    task: Task
+    round: int = Field(ge=1)
+    feedback: str | None = None
+
+
+class Draft(Message):
+    """One version of the generator's answer."""
+
+    kind: Literal["draft"] = "draft"
+    round: int = Field(ge=1)
+    text: str
+    author: str = "generator"
+    usage: Usage = Usage()
+    error: str | None = None
+    """Set when the generator failed; the session then stops with ``stop="error"``."""
+
+
+class ReviewRequest(Message):
+    """Asks one critic to review a draft; carries only the task and the draft."""
+
+    kind: Literal["review_request"] = "review_request"
+    task: Task
+    draft: Draft
+    role: str
+
+
+class Critique(Message):
+    """A critic's review of one draft.
+
+    ``score`` is normalized to [0, 1]; ``raw_score`` is on the role's own scale.
+    A critique whose status is not ``ok`` is unscored: the judge leaves it out
+    of the aggregate instead of counting it as a low score.
+    """
+
+    kind: Literal["critique"] = "critique"
+    role: str
+    round: int = Field(ge=1)
+    status: CritiqueStatus = "ok"
+    score: float | None = Field(default=None, ge=0.0, le=1.0)
+    raw_score: float | None = None
+    problems: tuple[str, ...] = ()
+    suggestion: str = ""
+    error: str | None = None
+    weight: float = Field(default=1.0, ge=0.0)
+    usage: Usage = Usage()
+    latency: float = 0.0
+    """Seconds spent in model calls for this critique."""
+
+    @property
+    def scored(self) -> bool:
+        return self.status == "ok" and self.score is not None
+
+
+class JudgeRequest(Message):
+    """Everything the judge decides on: the draft, its critiques and the history."""
+
+    kind: Literal["judge_request"] = "judge_request"
+    task: Task
+    draft: Draft
+    critiques: tuple[Critique, ...]
+    history: tuple[float | None, ...] = ()
+    """Aggregate score of each earlier round, oldest first (None: unscored)."""
+    tokens_used: int = 0
+    elapsed: float = 0.0
+
+
+class Verdict(Message):
+    """The judge's decision on one draft, with its reason and the scores it used."""
+
+    kind: Literal["verdict"] = "verdict"
+    round: int = Field(ge=1)
+    decision: Decision
+    reason: str = Field(min_length=1)
+    scores: dict[str, float] = Field(default_factory=dict)
+    aggregate: float | None = None
+    critiques_used: int = 0
+    critiques_failed: int = 0
+    feedback: str = ""
+    usage: Usage = Usage()
+    stop: str | None = None
+    """Why the session stops here (None while it goes on)."""
+
+
+class ModelCall(Message):
+    """The record of one call to a model: exactly what was sent and what came back."""
+
+    kind: Literal["model_call"] = "model_call"
+    agent: str
+    backend: str
+    model: str
+    messages: tuple[ChatMessage, ...]
+    params: dict[str, float | int | str | None] = Field(default_factory=dict)
+    json_schema: str | None = None
+    completion: str | None
+    usage: Usage = Usage()
+    latency: float = 0.0
+    attempts: int = 1
+    status: str = "ok"
+    error: str | None = None
+
+
+class Outcome(Message):
+    """How a session ended.
+
+    ``draft`` is the accepted draft, or on discard the best-scored draft seen
+    (None only if no draft was ever produced); ``stop`` names the rule that
+    ended the session: accepted, threshold, plateau, max_rounds, budget,
+    no_scores or error.
+    """
+
+    kind: Literal["outcome"] = "outcome"
+    session: str
+    decision: Literal["accept", "discard"]
+    reason: str
+    stop: str
+    draft: Draft | None
+    score: float | None
+    rounds: int
+    verdicts: tuple[Verdict, ...]
+    usage: Usage = Usage()
+    elapsed: float = 0.0
+
+
+Payload = Annotated[
+    Task | DraftRequest | Draft | ReviewRequest | Critique | JudgeRequest | Verdict | ModelCall
+    | Outcome,
+    Field(discriminator="kind"),
+]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Envelope(BaseModel):
+    """The unit on the bus: a payload plus routing and provenance."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(default_factory=new_id)
+    session: str
+    topic: str
+    sender: str
+    parent: str | None = None
+    reply_to: str | None = None
+    timestamp: float = Field(default_factory=time.time)
+    payload: Payload
+
+    def reply(self, payload: Payload, *, sender: str) -> Envelope:
+        """The envelope answering this request (routed to its ``reply_to``)."""
+        if self.reply_to is None:
+            raise ValueError(f"envelope {self.id} on {self.topic} expects no reply")
+        return Envelope(
+            session=self.session, topic=self.reply_to, sender=sender, parent=self.id,
+            payload=payload,
+        )
+
+
+ENVELOPE_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(Envelope)
+
+
+def topic(session: str, *parts: str) -> str:
+    """The bus subject of one session: ``critic.<session>.<parts...>``."""
+    return ".".join(("critic", session, *parts))

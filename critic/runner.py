@@ -1,0 +1,148 @@
+"""From a validated :class:`RunConfig` to a finished session (what ``critic run`` does)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from critic.agents import Critic, LLMCritic, LLMGenerator
+from critic.backends import Model, open_model
+from critic.backends.base import GenerationParams
+from critic.errors import ConfigError
+from critic.judge import ThresholdJudge
+from critic.messages import Outcome, Task
+from critic.roles import Role, RoleRegistry
+from critic.session import Observer, Session
+from critic.transcript import TranscriptHeader, TranscriptWriter
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a critique session; recorded in the transcript header."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task: str
+    roles: tuple[str, ...] = ("correctness", "clarity")
+    max_rounds: int = Field(default=3, ge=1)
+    accept_at: float = Field(default=0.8, ge=0.0, le=1.0)
+    discard_below: float = Field(default=0.0, ge=0.0, le=1.0)
+    patience: int | None = Field(default=None, ge=1)
+    model: str | None = None
+    seed: int = 0
+    temperature: float = Field(default=0.0, ge=0.0)
+    max_tokens: int = Field(default=320, ge=1)
+    roles_dirs: tuple[Path, ...] = ()
+
+    @field_validator("task")
+    @classmethod
+    def _task_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the task is empty")
+        return value.strip()
+
+    @field_validator("roles")
+    @classmethod
+    def _some_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one critic role is needed")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a role is named twice: {', '.join(value)}")
+        return value
+
+    @classmethod
+    def parse(cls, **values: object) -> RunConfig:
+        """Validate, turning the first problem into a one-line :class:`ConfigError`."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "config"
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            raise ConfigError(f"--{field.replace('_', '-')}: {msg}") from exc
+
+
+class ModelPool:
+    """Opens each distinct model spec once; agents get their own backend from it."""
+
+    def __init__(self, default: str | None) -> None:
+        self.default = default
+        self._models: dict[str | None, Model] = {}
+
+    def get(self, spec: str | None = None) -> Model:
+        key = spec if spec is not None else self.default
+        if key not in self._models:
+            self._models[key] = open_model(key)
+        return self._models[key]
+
+    async def aclose(self) -> None:
+        for model in self._models.values():
+            await model.aclose()
+
+
+def build_critics(
+    roles: Sequence[Role], pool: ModelPool, *, seed: int | None
+) -> tuple[list[Critic], dict[str, dict[str, str]]]:
+    """A critic per role, each on its own backend instance; plus their model descriptions."""
+    critics: list[Critic] = []
+    models: dict[str, dict[str, str]] = {}
+    for role in roles:
+        if role.spec.kind != "llm":
+            raise ConfigError(
+                f"role {role.name!r} has kind {role.spec.kind!r}, which is not a critic kind "
+                "this build can run"
+            )
+        model = pool.get(role.spec.model)
+        critics.append(LLMCritic(role, model.backend(role.name), seed=seed))
+        models[role.name] = model.describe()
+    return critics, models
+
+
+async def run_critique(
+    config: RunConfig,
+    *,
+    transcript: Path | None = None,
+    overwrite: bool = False,
+    observer: Observer | None = None,
+    registry: RoleRegistry | None = None,
+) -> Outcome:
+    """Run one session as configured; every input is checked before any model runs."""
+    registry = registry or RoleRegistry(extra_dirs=config.roles_dirs)
+    roles = [registry.get(name) for name in config.roles]
+    pool = ModelPool(config.model)
+    try:
+        model = pool.get()
+        generator = LLMGenerator(
+            model.backend("generator"),
+            params=GenerationParams(
+                max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed
+            ),
+        )
+        critics, models = build_critics(roles, pool, seed=config.seed)
+        judge = ThresholdJudge(
+            accept_at=config.accept_at, discard_below=config.discard_below,
+            patience=config.patience, max_rounds=config.max_rounds,
+        )
+        writer = None
+        session = Session(Task(prompt=config.task), generator, judge, critics, observer=observer)
+        if transcript is not None:
+            header = TranscriptHeader(
+                session=session.id,
+                models={"generator": model.describe(), **models},
+                seeds={"generator": config.seed,
+                       **{r.name: r.spec.seed if r.spec.seed is not None else config.seed
+                          for r in roles}},
+                config={**config.model_dump(mode="json"),
+                        "judge": judge.model_dump(mode="json"),
+                        "roles_spec": {r.name: r.spec.model_dump(mode="json") for r in roles}},
+            )
+            writer = TranscriptWriter(transcript, header, overwrite=overwrite)
+            session.transcript = writer
+        try:
+            return await session.run()
+        finally:
+            if writer is not None:
+                writer.close()
+    finally:
+        await pool.aclose()

@@ -1,0 +1,124 @@
+"""Schema-constrained model calls: parse with pydantic, repair, retry with tenacity."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import anyio
+from pydantic import BaseModel, ValidationError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
+from critic.backends.base import Backend, Completion, GenerationParams
+from critic.errors import MalformedOutput, ModelError
+from critic.messages import ChatMessage, ModelCall
+
+T = TypeVar("T", bound=BaseModel)
+Recorder = Callable[[ModelCall], Awaitable[None]]
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def repair_json(text: str) -> str:
+    """The JSON object inside a completion wrapped in prose or a code fence."""
+    fenced = _FENCE.search(text)
+    if fenced:
+        text = fenced.group(1)
+    start, end = text.find("{"), text.rfind("}")
+    return text[start : end + 1] if 0 <= start < end else text
+
+
+def parse_output(text: str, output_type: type[T]) -> T:
+    """Validate ``text`` as ``output_type``, trying a repaired version before failing."""
+    try:
+        return output_type.model_validate_json(text)
+    except ValidationError as first:
+        repaired = repair_json(text)
+        if repaired != text:
+            try:
+                return output_type.model_validate_json(repaired)
+            except ValidationError:
+                pass
+        detail = first.errors()[0]
+        where = ".".join(str(p) for p in detail["loc"]) or "(output)"
+        raise MalformedOutput(f"{where}: {detail['msg']}") from first
+
+
+async def call_model(
+    backend: Backend,
+    messages: Sequence[ChatMessage],
+    params: GenerationParams,
+    *,
+    agent: str,
+    record: Recorder,
+    schema: dict[str, object] | None = None,
+) -> Completion:
+    """One backend call, recorded (success or failure) through ``record``."""
+    record_params: dict[str, float | int | str | None] = {
+        "max_tokens": params.max_tokens, "temperature": params.temperature, "seed": params.seed,
+    }
+    schema_text = json.dumps(schema, sort_keys=True) if schema is not None else None
+    try:
+        completion = await backend.complete(messages, params, schema)
+    except ModelError as exc:
+        await record(ModelCall(
+            agent=agent, backend=backend.name, model=backend.name, messages=tuple(messages),
+            params=record_params, json_schema=schema_text, completion=None,
+            status="error", error=str(exc),
+        ))
+        raise
+    await record(ModelCall(
+        agent=agent, backend=backend.name, model=backend.name, messages=tuple(messages),
+        params=record_params, json_schema=schema_text, completion=completion.text,
+        usage=completion.usage, latency=completion.latency, attempts=completion.attempts,
+    ))
+    return completion
+
+
+async def complete_structured(
+    backend: Backend,
+    messages: Sequence[ChatMessage],
+    output_type: type[T],
+    params: GenerationParams,
+    *,
+    agent: str,
+    record: Recorder,
+    attempts: int = 3,
+) -> T:
+    """Ask for JSON matching ``output_type``; retry malformed output, then give up.
+
+    Each retry shows the model its bad answer and the validation error, with
+    the seed moved on so a deterministic model does not repeat itself.
+    Raises :class:`MalformedOutput` after ``attempts`` tries.
+    """
+    schema = output_type.model_json_schema()
+    conversation = list(messages)
+    async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(attempts),
+            retry=retry_if_exception_type(MalformedOutput),
+            sleep=anyio.sleep,
+            reraise=True,
+        ):
+        with attempt:
+            number = attempt.retry_state.attempt_number
+            seed = None if params.seed is None else params.seed + number - 1
+            completion = await call_model(
+                backend, conversation, params.model_copy(update={"seed": seed}),
+                agent=agent, record=record, schema=schema,
+            )
+            try:
+                return parse_output(completion.text, output_type)
+            except MalformedOutput as exc:
+                conversation = [
+                    *messages,
+                    ChatMessage(role="assistant", content=completion.text),
+                    ChatMessage(
+                        role="user",
+                        content=f"That reply was not valid ({exc}). "
+                        "Answer again with only the JSON object.",
+                    ),
+                ]
+                raise
+    raise MalformedOutput("no attempt was made")  # pragma: no cover
