@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import anyio
 from anyio.abc import TaskStatus
@@ -47,9 +47,18 @@ from critic.templates import PromptLibrary
 class Critic(Protocol):
     """Reviews one draft. Implementations: :class:`LLMCritic`, grounded critics, plugins."""
 
-    name: str
-    weight: float
-    timeout: float
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def weight(self) -> float:
+        """Weight of this critic's score in the judge's aggregate."""
+        ...
+
+    @property
+    def timeout(self) -> float:
+        """Seconds a review may take before it is recorded as timed out."""
+        ...
 
     async def review(self, request: ReviewRequest, record: Recorder) -> Critique: ...
 
@@ -58,7 +67,8 @@ class Critic(Protocol):
 class Generator(Protocol):
     """Writes drafts; keeps its own conversation between rounds."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def draft(self, request: DraftRequest, record: Recorder) -> Draft: ...
 
@@ -67,7 +77,8 @@ class Generator(Protocol):
 class Judge(Protocol):
     """Decides on a draft from its critiques: accept, revise or discard, and why."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def judge(self, request: JudgeRequest, record: Recorder) -> Verdict: ...
 
@@ -78,7 +89,7 @@ class LLMGenerator:
 
     backend: Backend
     prompts: PromptLibrary = field(default_factory=PromptLibrary)
-    params: GenerationParams = GenerationParams(max_tokens=320)
+    params: GenerationParams = field(default_factory=lambda: GenerationParams(max_tokens=320))
     name: str = "generator"
     system_template: str = "generator_system.j2"
     task_template: str = "generator_task.j2"
@@ -130,7 +141,7 @@ def critique_schema(low: float, high: float) -> type[CritiqueOutput]:
     lo, hi = math.ceil(low), math.floor(high)
     if hi - lo <= 100:
         # An enum is enforced by grammar-constrained decoding; min/max are not.
-        allowed = Literal.__getitem__(tuple(range(lo, hi + 1)))
+        allowed: Any = Literal.__getitem__(tuple(range(lo, hi + 1)))
         return create_model("CritiqueOutput", __base__=CritiqueOutput, score=(allowed, ...))
     return create_model(
         "CritiqueOutput", __base__=CritiqueOutput, score=(int, Field(ge=lo, le=hi))
@@ -225,7 +236,9 @@ async def serve(
         async for request in requests:
             calls: list[ModelCall] = []
 
-            async def record(call: ModelCall, request: Envelope = request) -> None:
+            async def record(
+                call: ModelCall, request: Envelope = request, calls: list[ModelCall] = calls
+            ) -> None:
                 calls.append(call)
                 await bus.publish(Envelope(
                     session=request.session, topic=topic(request.session, "model_call"),

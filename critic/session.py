@@ -72,7 +72,7 @@ class Session:
     transcript: TranscriptWriter | None = None
     observer: Observer | None = None
     id: str = field(default_factory=lambda: new_id()[:12])
-    _usage: Usage = Usage()
+    _usage: Usage = field(default_factory=Usage)
     _start: float = 0.0
 
     def _envelope(self, name: str, payload: Payload, parent: str | None = None) -> Envelope:

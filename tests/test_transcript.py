@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from critic.errors import TranscriptError
+from critic.messages import Draft, Envelope
+from critic.transcript import TranscriptHeader, TranscriptWriter, read_transcript
+
+
+def write(path: Path, n: int) -> list[Envelope]:
+    envs = [Envelope(session="s", topic="t", sender="x", payload=Draft(round=1, text=str(i)))
+            for i in range(n)]
+    with TranscriptWriter(path, TranscriptHeader(session="s")) as w:
+        for e in envs:
+            w.write(e)
+            # Flushed per line: readable before the writer closes.
+            assert path.read_text().count("\n") == envs.index(e) + 2
+    return envs
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    envs = write(path, 3)
+    t = read_transcript(path)
+    assert t.envelopes == tuple(envs) and t.header.session == "s"
+    assert t.header.format == 1 and t.header.critic_version
+
+
+def test_torn_tail_is_named_or_tolerated(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    envs = write(path, 2)
+    with path.open("a") as fh:
+        fh.write('{"id": "half')
+    with pytest.raises(TranscriptError, match=r"t.jsonl:4: invalid envelope"):
+        read_transcript(path)
+    assert read_transcript(path, tolerate_torn_tail=True).envelopes == tuple(envs)
+
+
+def test_bad_header_and_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"not": "a header"}\n')
+    with pytest.raises(TranscriptError, match=r"t.jsonl:1: not a transcript header"):
+        read_transcript(path)
+    with pytest.raises(TranscriptError, match="cannot read"):
+        read_transcript(tmp_path / "missing.jsonl")
+
+
+def test_existing_transcript_is_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    write(path, 1)
+    before = path.read_text()
+    with pytest.raises(TranscriptError, match="already exists"):
+        TranscriptWriter(path, TranscriptHeader(session="other"))
+    assert path.read_text() == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write read-only folders")
+def test_unwritable_path(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o500)
+    with pytest.raises(TranscriptError, match="cannot write transcript"):
+        TranscriptWriter(folder / "t.jsonl", TranscriptHeader(session="s"))
+
+
+def test_path_in_missing_folder_is_unwritable(tmp_path: Path) -> None:
+    with pytest.raises(TranscriptError, match="cannot write transcript"):
+        TranscriptWriter(tmp_path / "no" / "such" / "t.jsonl", TranscriptHeader(session="s"))
