@@ -1,87 +1,21 @@
-"""The ``critic`` command: parse, call the library, print. No logic lives here."""
+"""The ``critic`` command: parse, call the library, print. No logic lives here.
+
+Each sub-command lives in its own module under :mod:`critic.commands`;
+importing the module registers it on :data:`critic.commands.app`.
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import Annotated
-
-import anyio
+import click
 import typer
 from rich.console import Console
 
-from critic.display import SessionView
+import critic.commands.replay
+import critic.commands.run  # noqa: F401  (each import registers its commands)
+from critic.commands import app
 from critic.errors import CriticError
-from critic.messages import ENVELOPE_ADAPTER
-from critic.runner import RunConfig, run_critique
-from critic.transcript import read_transcript
 
-app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-    help="Multi-agent self-critique: a generator drafts, critics review, a judge decides.",
-)
 err = Console(stderr=True, highlight=False)
-
-
-@app.command()
-def run(
-    task: Annotated[str, typer.Argument(help="What the generator should do.")],
-    role: Annotated[list[str] | None, typer.Option(
-        "--role", "-r", help="Critic role (repeatable). Default: correctness, clarity.")] = None,
-    max_rounds: Annotated[int, typer.Option(help="Rounds before the judge gives up.")] = 3,
-    accept_at: Annotated[float, typer.Option(help="Aggregate score that accepts a draft.")] = 0.8,
-    discard_below: Annotated[float, typer.Option(help="Aggregate score that discards.")] = 0.0,
-    patience: Annotated[int | None, typer.Option(
-        help="Discard after this many rounds without improvement.")] = None,
-    model: Annotated[str | None, typer.Option(
-        help="GGUF path or http(s) URL of an OpenAI-compatible server. Default: SmolLM2.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for every model call.")] = 0,
-    temperature: Annotated[float, typer.Option(help="Generator temperature.")] = 0.0,
-    max_tokens: Annotated[int, typer.Option(help="Longest draft, in tokens.")] = 320,
-    roles_dir: Annotated[list[Path] | None, typer.Option(
-        "--roles-dir", help="Extra folder of TOML roles (repeatable).")] = None,
-    transcript: Annotated[Path | None, typer.Option(help="Write the JSONL transcript here.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing transcript.")] = False,
-    json_out: Annotated[bool, typer.Option(
-        "--json", help="Print only the Outcome as one JSON object.")] = False,
-) -> None:
-    """Run one critique session and show it live (or print the Outcome with --json)."""
-    config = RunConfig.parse(
-        task=task, roles=tuple(role) if role else ("correctness", "clarity"),
-        max_rounds=max_rounds, accept_at=accept_at, discard_below=discard_below,
-        patience=patience, model=model, seed=seed, temperature=temperature,
-        max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()),
-    )
-    view = None if json_out else SessionView(Console(highlight=False))
-    outcome = anyio.run(lambda: run_critique(
-        config, transcript=transcript, overwrite=overwrite, observer=view
-    ))
-    if json_out:
-        sys.stdout.write(outcome.model_dump_json() + "\n")
-
-
-@app.command()
-def replay(
-    path: Annotated[Path, typer.Argument(help="A transcript written by --transcript.")],
-    calls: Annotated[bool, typer.Option(help="Also list the model calls.")] = False,
-) -> None:
-    """Print a transcript the way the live view showed it; no model needed."""
-    transcript = read_transcript(path, tolerate_torn_tail=True)
-    console = Console(highlight=False)
-    header = transcript.header
-    console.print(f"[dim]session {header.session} · critic {header.critic_version} · "
-                  f"{len(transcript.envelopes)} envelopes[/dim]")
-    view = SessionView(console, show_calls=calls)
-    for envelope in transcript.envelopes:
-        view(envelope)
-
-
-@app.command("schema", hidden=True)
-def schema() -> None:
-    """Print the JSON schema of an envelope (for tools that read transcripts)."""
-    import json
-
-    sys.stdout.write(json.dumps(ENVELOPE_ADAPTER.json_schema(), indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,13 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         return 130
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            err.print(f"[bold red]error:[/bold red] {exc.format_message()}", soft_wrap=True)
-            return exc.exit_code
-        raise
+    except click.ClickException as exc:
+        err.print(f"[bold red]error:[/bold red] {exc.format_message()}", soft_wrap=True)
+        return exc.exit_code
     return 0
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from critic.agents import Critic, LLMCritic, LLMGenerator
-from critic.backends import Model, open_model
+from critic.agents import Critic, LLMGenerator
+from critic.backends import ModelPool
 from critic.backends.base import GenerationParams
 from critic.errors import ConfigError
 from critic.judge import ThresholdJudge
+from critic.kinds import MODEL_KINDS, CriticContext, CriticKinds, default_kinds
 from critic.messages import Outcome, Task
 from critic.roles import Role, RoleRegistry
 from critic.session import Observer, Session
@@ -63,39 +64,18 @@ class RunConfig(BaseModel):
             raise ConfigError(f"--{field.replace('_', '-')}: {msg}") from exc
 
 
-class ModelPool:
-    """Opens each distinct model spec once; agents get their own backend from it."""
-
-    def __init__(self, default: str | None) -> None:
-        self.default = default
-        self._models: dict[str | None, Model] = {}
-
-    def get(self, spec: str | None = None) -> Model:
-        key = spec if spec is not None else self.default
-        if key not in self._models:
-            self._models[key] = open_model(key)
-        return self._models[key]
-
-    async def aclose(self) -> None:
-        for model in self._models.values():
-            await model.aclose()
-
-
 def build_critics(
-    roles: Sequence[Role], pool: ModelPool, *, seed: int | None
+    roles: Sequence[Role], pool: ModelPool, *, seed: int | None, kinds: CriticKinds | None = None
 ) -> tuple[list[Critic], dict[str, dict[str, str]]]:
-    """A critic per role, each on its own backend instance; plus their model descriptions."""
+    """A critic per role (each on its own backend instance) and the models they use."""
+    kinds = kinds or default_kinds()
     critics: list[Critic] = []
     models: dict[str, dict[str, str]] = {}
     for role in roles:
-        if role.spec.kind != "llm":
-            raise ConfigError(
-                f"role {role.name!r} has kind {role.spec.kind!r}, which is not a critic kind "
-                "this build can run"
-            )
-        model = pool.get(role.spec.model)
-        critics.append(LLMCritic(role, model.backend(role.name), seed=seed))
-        models[role.name] = model.describe()
+        critic = kinds.build(role, CriticContext(pool, seed))
+        critics.append(critic)
+        if role.spec.kind in MODEL_KINDS:
+            models[role.name] = pool.get(role.spec.model).describe()
     return critics, models
 
 

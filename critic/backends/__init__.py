@@ -25,4 +25,27 @@ def open_model(spec: str | None, **options: Any) -> Model:
     return LlamaCppModel(Path(spec).expanduser(), **options)
 
 
-__all__ = ["Backend", "Completion", "GenerationParams", "JsonSchema", "Model", "open_model"]
+class ModelPool:
+    """Opens each distinct model spec once, on first use; agents get their own backend from it.
+
+    Roles that need no model never ask, so nothing is loaded for them.
+    """
+
+    def __init__(self, default: str | None) -> None:
+        self.default = default
+        self._models: dict[str | None, Model] = {}
+
+    def get(self, spec: str | None = None) -> Model:
+        key = spec if spec is not None else self.default
+        if key not in self._models:
+            self._models[key] = open_model(key)
+        return self._models[key]
+
+    async def aclose(self) -> None:
+        for model in self._models.values():
+            await model.aclose()
+
+
+__all__ = [
+    "Backend", "Completion", "GenerationParams", "JsonSchema", "Model", "ModelPool", "open_model",
+]

@@ -1,0 +1,52 @@
+"""``critic run``: one critique session, shown live or as JSON."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+import typer
+from rich.console import Console
+
+from critic.commands import app
+from critic.display import SessionView
+from critic.runner import RunConfig, run_critique
+
+
+@app.command()
+def run(
+    task: Annotated[str, typer.Argument(help="What the generator should do.")],
+    role: Annotated[list[str] | None, typer.Option(
+        "--role", "-r", help="Critic role (repeatable). Default: correctness, clarity.")] = None,
+    max_rounds: Annotated[int, typer.Option(help="Rounds before the judge gives up.")] = 3,
+    accept_at: Annotated[float, typer.Option(help="Aggregate score that accepts a draft.")] = 0.8,
+    discard_below: Annotated[float, typer.Option(help="Aggregate score that discards.")] = 0.0,
+    patience: Annotated[int | None, typer.Option(
+        help="Discard after this many rounds without improvement.")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="GGUF path or http(s) URL of an OpenAI-compatible server. Default: SmolLM2.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for every model call.")] = 0,
+    temperature: Annotated[float, typer.Option(help="Generator temperature.")] = 0.0,
+    max_tokens: Annotated[int, typer.Option(help="Longest draft, in tokens.")] = 320,
+    roles_dir: Annotated[list[Path] | None, typer.Option(
+        "--roles-dir", help="Extra folder of TOML roles (repeatable).")] = None,
+    transcript: Annotated[Path | None, typer.Option(help="Write the JSONL transcript here.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing transcript.")] = False,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print only the Outcome as one JSON object.")] = False,
+) -> None:
+    """Run one critique session and show it live (or print the Outcome with --json)."""
+    config = RunConfig.parse(
+        task=task, roles=tuple(role) if role else ("correctness", "clarity"),
+        max_rounds=max_rounds, accept_at=accept_at, discard_below=discard_below,
+        patience=patience, model=model, seed=seed, temperature=temperature,
+        max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()),
+    )
+    view = None if json_out else SessionView(Console(highlight=False))
+    outcome = anyio.run(lambda: run_critique(
+        config, transcript=transcript, overwrite=overwrite, observer=view
+    ))
+    if json_out:
+        sys.stdout.write(outcome.model_dump_json() + "\n")
