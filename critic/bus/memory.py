@@ -114,7 +114,7 @@ class MemoryBus:
             raise BusError(f"nobody serves topic {envelope.topic!r}")
         reply_to = inbox(envelope)
         envelope = envelope.model_copy(update={"reply_to": reply_to})
-        # An inbox needs room for one reply only; a second one is dropped.
+        # The inbox lives only until the first reply; later replies are discarded with it.
         async with self.subscribe(reply_to) as replies:
             await self.publish(envelope)
             with anyio.fail_after(math.inf if timeout is None else timeout):
