@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from critic.agents import Critic, LLMCritic
 from critic.backends import ModelPool
 from critic.errors import ConfigError
-from critic.roles import Role
+from critic.roles import PLUGIN_KIND, Role
 
 #: Kinds whose critics call a model (a transcript header records their model).
 MODEL_KINDS = frozenset({"llm", "judge"})
@@ -34,6 +34,19 @@ CriticFactory = Callable[[Role, CriticContext], Critic]
 
 def _llm(role: Role, ctx: CriticContext) -> Critic:
     return LLMCritic(role, ctx.models.get(role.spec.model).backend(role.name), seed=ctx.seed)
+
+
+def _plugin(role: Role, ctx: CriticContext) -> Critic:
+    """A class-based role from an entry point: built as ``cls(role, ctx)``."""
+    if role.plugin is None:
+        raise ConfigError(f"role {role.name!r} ({role.source}): kind 'plugin' needs a class")
+    critic = role.plugin(role, ctx)
+    if not isinstance(critic, Critic):
+        raise ConfigError(
+            f"role {role.name!r} ({role.source}): {type(critic).__qualname__} does not implement "
+            "the Critic protocol (name, weight, timeout, review)"
+        )
+    return critic
 
 
 @dataclass
@@ -58,5 +71,5 @@ class CriticKinds:
 
 
 def default_kinds() -> CriticKinds:
-    """The built-in kinds: ``llm``."""
-    return CriticKinds({"llm": _llm})
+    """The built-in kinds: ``llm`` and ``plugin`` (entry-point classes)."""
+    return CriticKinds({"llm": _llm, PLUGIN_KIND: _plugin})

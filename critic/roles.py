@@ -16,23 +16,35 @@ A role file (``roles/NAME.toml``)::
     weight = 1.0
 
 Unknown keys are an error. Templates are rendered once at load time, so a
-missing template or an undefined variable fails here, naming the file.
+missing template or an undefined variable fails here, naming the file and field.
+
+A role can also be a Python class published through an entry point in the
+group ``critic.roles`` (see :mod:`critic.role_plugins`); its :class:`Role` has
+kind ``plugin`` and carries the class in :attr:`Role.plugin`.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from critic.errors import ConfigError
 from critic.templates import PromptLibrary, PromptTemplate, package_data_dir
 
+if TYPE_CHECKING:
+    from critic.agents import Critic
+    from critic.kinds import CriticContext
+
 LLM_KINDS = frozenset({"llm", "judge"})
+#: The kind of a role defined by a Python class (an entry point), not a TOML file.
+PLUGIN_KIND = "plugin"
 
 
 class RoleSpec(BaseModel):
@@ -43,7 +55,7 @@ class RoleSpec(BaseModel):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
     description: str = Field(min_length=1)
     kind: str = "llm"
-    prompt: str | None = None
+    prompt: str | None = Field(default=None, validate_default=True)
     system: str | None = None
     scale: tuple[float, float] = (1.0, 10.0)
     temperature: float = Field(default=0.0, ge=0.0)
@@ -55,14 +67,22 @@ class RoleSpec(BaseModel):
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """Settings for code-defined kinds (e.g. a sandbox time limit)."""
 
-    @model_validator(mode="after")
-    def _check(self) -> RoleSpec:
-        low, high = self.scale
+    # Field validators (not one model validator) so an error names its field.
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_for_llm_kinds(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if value is None and kind in LLM_KINDS:
+            raise ValueError(f"kind {kind!r} needs a prompt template")
+        return value
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
         if low >= high:
             raise ValueError(f"scale minimum {low:g} must be below maximum {high:g}")
-        if self.kind in LLM_KINDS and self.prompt is None:
-            raise ValueError(f"kind {self.kind!r} needs a prompt template")
-        return self
+        return value
 
     def normalize(self, raw: float) -> float:
         """The raw score on this role's scale mapped to [0, 1] (clamped)."""
@@ -70,46 +90,75 @@ class RoleSpec(BaseModel):
         return min(1.0, max(0.0, (raw - low) / (high - low)))
 
 
+class CriticClass(Protocol):
+    """A class-based role: called with its :class:`Role` and a context, returns a critic."""
+
+    def __call__(self, role: Role, ctx: CriticContext, /) -> Critic: ...
+
+
 @dataclass(frozen=True)
 class Role:
-    """A loaded role: its spec, where it came from, and its checked templates."""
+    """A loaded role: its spec, where it came from, and its checked templates.
+
+    ``source`` is ``builtin``, ``env:DIR``, ``dir:DIR`` or ``entrypoint:DIST:NAME``;
+    ``plugin`` is the class of a class-based role (kind ``plugin``).
+    """
 
     spec: RoleSpec
     source: str
     path: Path | None = None
     prompt: PromptTemplate | None = None
     system: PromptTemplate | None = None
+    plugin: CriticClass | None = None
 
     @property
     def name(self) -> str:
         return self.spec.name
 
 
-def _field_of(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(file)"
-    return f"{where}: {first['msg']}"
+class RoleFileError(ConfigError):
+    """A role file with one or more problems, each ``field: message``."""
+
+    def __init__(self, path: Path, problems: Sequence[str]) -> None:
+        self.path = path
+        self.problems = tuple(problems)
+        super().__init__(f"{path}: " + "; ".join(self.problems))
+
+
+def _fields_of(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(file)"
+        problems.append(f"{where}: {str(item['msg']).removeprefix('Value error, ')}")
+    return problems
 
 
 def load_role_file(path: Path, prompts: PromptLibrary, *, source: str = "file") -> Role:
-    """Parse, validate and load the templates of one role file."""
+    """Parse, validate and load the templates of one role file.
+
+    Raises :class:`RoleFileError` listing every problem found, each naming its field.
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read role file: {exc}") from exc
+        raise RoleFileError(path, [f"(file): cannot read role file: {exc}"]) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+        raise RoleFileError(path, [f"(file): invalid TOML: {exc}"]) from exc
     try:
         spec = RoleSpec.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_field_of(exc)}") from exc
+        raise RoleFileError(path, _fields_of(exc)) from exc
     library = prompts.with_dirs([path.parent, path.parent.parent / "prompts"])
-    try:
-        prompt = library.load(spec.prompt) if spec.prompt else None
-        system = library.load(spec.system) if spec.system else None
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    return Role(spec, source, path, prompt, system)
+    templates: dict[str, PromptTemplate | None] = {}
+    problems: list[str] = []
+    for field_name, name in (("prompt", spec.prompt), ("system", spec.system)):
+        try:
+            templates[field_name] = library.load(name) if name else None
+        except ConfigError as exc:
+            problems.append(f"{field_name}: {exc}")
+    if problems:
+        raise RoleFileError(path, problems)
+    return Role(spec, source, path, templates["prompt"], templates["system"])
 
 
 def load_role_dir(
@@ -129,8 +178,17 @@ def load_role_dir(
     return roles
 
 
-def check_role_dir(directory: Path, prompts: PromptLibrary | None = None) -> list[str]:
-    """Every problem in a folder of roles, one line each (empty: all good)."""
+def check_role_dir(
+    directory: Path,
+    prompts: PromptLibrary | None = None,
+    *,
+    known_kinds: Collection[str] | None = None,
+) -> list[str]:
+    """Every problem in a folder of roles, one line each, ``file: field: message``.
+
+    An empty list means the folder is good. With ``known_kinds``, a kind
+    outside it is a problem too.
+    """
     prompts = prompts or PromptLibrary()
     if not directory.is_dir():
         return [f"{directory}: roles folder not found"]
@@ -139,9 +197,12 @@ def check_role_dir(directory: Path, prompts: PromptLibrary | None = None) -> lis
     for path in sorted(directory.glob("*.toml")):
         try:
             role = load_role_file(path, prompts)
-        except ConfigError as exc:
-            problems.append(str(exc))
+        except RoleFileError as exc:
+            problems.extend(f"{exc.path}: {problem}" for problem in exc.problems)
             continue
+        if known_kinds is not None and role.spec.kind not in known_kinds:
+            known = ", ".join(sorted(known_kinds))
+            problems.append(f"{path}: kind: unknown kind {role.spec.kind!r} (known: {known})")
         if role.name in seen:
             problems.append(f"{path}: name: role {role.name!r} is also defined in {seen[role.name]}")
         else:
@@ -154,31 +215,45 @@ class RoleRegistry:
     """Roles by name, from sources in precedence order (a later source wins).
 
     Sources: the built-in ``roles/`` folder, then each folder of
-    ``$CRITIC_ROLES_PATH`` (``os.pathsep``-separated), then ``extra_dirs``.
-    Nothing is read until :meth:`load` is called.
+    ``$CRITIC_ROLES_PATH`` (``os.pathsep``-separated), then ``extra_dirs``,
+    then the entry points of the group ``critic.roles``. Nothing is read
+    until :meth:`load` is called. ``entry_points`` replaces the installed
+    entry points (tests inject their own); ``include_plugins=False`` skips them.
     """
 
     extra_dirs: Sequence[Path] = ()
     prompts: PromptLibrary = field(default_factory=PromptLibrary)
     include_builtin: bool = True
     env_path: str | None = None
+    include_plugins: bool = True
+    entry_points: Callable[[], Iterable[EntryPoint]] | None = None
     _roles: dict[str, Role] | None = None
 
-    def _sources(self) -> Iterable[tuple[str, Path]]:
+    def _sources(self) -> Iterable[Callable[[], dict[str, Role]]]:
+        def folder(directory: Path, source: str) -> Callable[[], dict[str, Role]]:
+            return lambda: load_role_dir(directory, self.prompts, source=source)
+
         if self.include_builtin:
-            yield "builtin", package_data_dir("roles")
+            yield folder(package_data_dir("roles"), "builtin")
         env = self.env_path if self.env_path is not None else os.environ.get("CRITIC_ROLES_PATH", "")
         for part in env.split(os.pathsep):
             if part:
-                yield f"env:{part}", Path(part)
+                yield folder(Path(part), f"env:{part}")
         for directory in self.extra_dirs:
-            yield f"dir:{directory}", Path(directory)
+            yield folder(Path(directory), f"dir:{directory}")
+        if self.include_plugins:
+            # Imported here: the plugin loader builds Roles, so it imports this module.
+            from critic.role_plugins import installed_entry_points, load_entry_point_roles
+
+            found = self.entry_points or installed_entry_points
+            yield lambda: load_entry_point_roles(found(), self.prompts)
 
     def load(self) -> dict[str, Role]:
+        """Every role by name, reading the sources on the first call only."""
         if self._roles is None:
             roles: dict[str, Role] = {}
-            for source, directory in self._sources():
-                roles.update(load_role_dir(directory, self.prompts, source=source))
+            for source in self._sources():
+                roles.update(source())
             self._roles = roles
         return self._roles
 

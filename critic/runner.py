@@ -13,6 +13,7 @@ from critic.backends.base import GenerationParams
 from critic.errors import ConfigError
 from critic.judge import ThresholdJudge
 from critic.kinds import MODEL_KINDS, CriticContext, CriticKinds, default_kinds
+from critic.llm_judge import LLMJudge, build_judge
 from critic.messages import Outcome, Task
 from critic.roles import Role, RoleRegistry
 from critic.session import Observer, Session
@@ -35,6 +36,8 @@ class RunConfig(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0)
     max_tokens: int = Field(default=320, ge=1)
     roles_dirs: tuple[Path, ...] = ()
+    judge: str = "threshold"
+    """``threshold`` (the rules alone) or a judge role deciding within those rules."""
 
     @field_validator("task")
     @classmethod
@@ -100,10 +103,16 @@ async def run_critique(
             ),
         )
         critics, models = build_critics(roles, pool, seed=config.seed)
-        judge = ThresholdJudge(
+        rules = ThresholdJudge(
             accept_at=config.accept_at, discard_below=config.discard_below,
             patience=config.patience, max_rounds=config.max_rounds,
         )
+        judge = build_judge(config.judge, registry, pool, rules, seed=config.seed)
+        if isinstance(judge, LLMJudge):
+            roles_spec = [*roles, judge.role]
+            models[judge.name] = pool.get(judge.role.spec.model).describe()
+        else:
+            roles_spec = roles
         writer = None
         session = Session(Task(prompt=config.task), generator, judge, critics, observer=observer)
         if transcript is not None:
@@ -112,10 +121,10 @@ async def run_critique(
                 models={"generator": model.describe(), **models},
                 seeds={"generator": config.seed,
                        **{r.name: r.spec.seed if r.spec.seed is not None else config.seed
-                          for r in roles}},
+                          for r in roles_spec}},
                 config={**config.model_dump(mode="json"),
-                        "judge": judge.model_dump(mode="json"),
-                        "roles_spec": {r.name: r.spec.model_dump(mode="json") for r in roles}},
+                        "judge": {**rules.model_dump(mode="json"), "name": judge.name},
+                        "roles_spec": {r.name: r.spec.model_dump(mode="json") for r in roles_spec}},
             )
             writer = TranscriptWriter(transcript, header, overwrite=overwrite)
             session.transcript = writer

@@ -32,6 +32,8 @@ def run(
     max_tokens: Annotated[int, typer.Option(help="Longest draft, in tokens.")] = 320,
     roles_dir: Annotated[list[Path] | None, typer.Option(
         "--roles-dir", help="Extra folder of TOML roles (repeatable).")] = None,
+    judge: Annotated[str, typer.Option(
+        help="'threshold' (the score rules) or a judge role, e.g. llm-judge.")] = "threshold",
     transcript: Annotated[Path | None, typer.Option(help="Write the JSONL transcript here.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing transcript.")] = False,
     json_out: Annotated[bool, typer.Option(
@@ -42,7 +44,7 @@ def run(
         task=task, roles=tuple(role) if role else ("correctness", "clarity"),
         max_rounds=max_rounds, accept_at=accept_at, discard_below=discard_below,
         patience=patience, model=model, seed=seed, temperature=temperature,
-        max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()),
+        max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()), judge=judge,
     )
     view = None if json_out else SessionView(Console(highlight=False))
     outcome = anyio.run(lambda: run_critique(
