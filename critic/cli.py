@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 import critic.commands.replay
+import critic.commands.roles
 import critic.commands.run  # noqa: F401  (each import registers its commands)
 from critic.commands import app
 from critic.errors import CriticError

@@ -129,7 +129,10 @@ def _fields_of(error: ValidationError) -> list[str]:
     problems = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(file)"
-        problems.append(f"{where}: {str(item['msg']).removeprefix('Value error, ')}")
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (not a role setting)"
+        problems.append(f"{where}: {message}")
     return problems
 
 
