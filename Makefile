@@ -48,7 +48,10 @@ lint: $(STAMP)
 	$(BIN)/mypy critic
 
 bench: $(STAMP)
-	@for script in benchmarks/*.py; do $(BIN)/python "$$script" || exit 1; done
+	$(BIN)/pip install --quiet -e '.[bench]'
+	@# benchmarks/_*.py are shared modules, not benchmarks.
+	@for script in benchmarks/[!_]*.py; do $(BIN)/python "$$script" || exit 1; done
+	$(BIN)/python benchmarks/_report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
