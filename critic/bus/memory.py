@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -117,7 +116,9 @@ class MemoryBus:
         # The inbox lives only until the first reply; later replies are discarded with it.
         async with self.subscribe(reply_to) as replies:
             await self.publish(envelope)
-            with anyio.fail_after(math.inf if timeout is None else timeout):
+            if timeout is None:  # a cancel scope costs ~15% of a round trip: only when needed
+                return await replies.receive()
+            with anyio.fail_after(timeout):
                 return await replies.receive()
 
     async def aclose(self) -> None:
