@@ -41,6 +41,12 @@ def parse_output(text: str, output_type: type[T]) -> T:
                 return output_type.model_validate_json(repaired)
             except ValidationError:
                 pass
+        # llama.cpp's schema grammar lets raw newlines into strings (its `char`
+        # rule is [^"\\]), which strict JSON rejects; accept them, then validate.
+        try:
+            return output_type.model_validate(json.loads(repaired, strict=False))
+        except (ValueError, ValidationError):
+            pass
         detail = first.errors()[0]
         where = ".".join(str(p) for p in detail["loc"]) or "(output)"
         raise MalformedOutput(f"{where}: {detail['msg']}") from first
