@@ -63,6 +63,8 @@ class CriticKinds:
         if factory is None:
             known = ", ".join(sorted(self.factories))
             where = f" ({role.path})" if role.path else ""
+            if role.spec.kind == "judge":
+                raise ConfigError(f"role {role.name!r}{where} is a judge: use --judge {role.name}")
             raise ConfigError(
                 f"role {role.name!r}{where}: kind {role.spec.kind!r} is not a critic kind "
                 f"(known: {known})"
