@@ -33,6 +33,8 @@ from critic.errors import (
     TranscriptError,
 )
 from critic.judge import ThresholdJudge, aggregate
+from critic.kinds import CriticContext
+from critic.llm_judge import JudgeOutput, LLMJudge, build_judge
 from critic.messages import (
     ChatMessage,
     Critique,
@@ -47,7 +49,15 @@ from critic.messages import (
     Usage,
     Verdict,
 )
-from critic.roles import Role, RoleRegistry, RoleSpec, load_role_dir, load_role_file
+from critic.roles import (
+    Role,
+    RoleFileError,
+    RoleRegistry,
+    RoleSpec,
+    check_role_dir,
+    load_role_dir,
+    load_role_file,
+)
 from critic.runner import RunConfig, run_critique
 from critic.session import RemoteCritic, Session, serve_critic
 from critic.structured import complete_structured
@@ -63,6 +73,7 @@ __all__ = [
     "ConfigError",
     "CpuBudget",
     "Critic",
+    "CriticContext",
     "CriticError",
     "Critique",
     "CritiqueOutput",
@@ -72,9 +83,11 @@ __all__ = [
     "GenerationParams",
     "Generator",
     "Judge",
+    "JudgeOutput",
     "JudgeRequest",
     "LLMCritic",
     "LLMGenerator",
+    "LLMJudge",
     "LlamaCppModel",
     "MalformedOutput",
     "MemoryBus",
@@ -86,6 +99,7 @@ __all__ = [
     "RemoteCritic",
     "ReviewRequest",
     "Role",
+    "RoleFileError",
     "RoleRegistry",
     "RoleSpec",
     "RunConfig",
@@ -101,6 +115,8 @@ __all__ = [
     "Usage",
     "Verdict",
     "aggregate",
+    "build_judge",
+    "check_role_dir",
     "complete_structured",
     "critique_schema",
     "default_model_path",
