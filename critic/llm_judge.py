@@ -105,20 +105,21 @@ class LLMJudge:
 
     def _bounded(self, output: JudgeOutput, ruled: Verdict, *, last: bool) -> Verdict:
         said = f"{self.name}: {output.reason.strip()}"
+        reason = f"{said} (threshold rules: {ruled.reason})"
         if output.decision == "accept":
             return ruled.model_copy(update={
-                "decision": "accept", "stop": "accepted", "reason": f"{said} [{ruled.reason}]",
+                "decision": "accept", "stop": "accepted", "reason": reason,
             })
         if output.decision == "discard":
             return ruled.model_copy(update={
-                "decision": "discard", "stop": "judge", "reason": f"{said} [{ruled.reason}]",
+                "decision": "discard", "stop": "judge", "reason": reason,
             })
         if ruled.decision == "discard" or last:
             return ruled.model_copy(update={
                 "reason": f"{ruled.reason} ({self.name} asked to revise; the stop rules decide)"
             })
         return ruled.model_copy(update={
-            "decision": "revise", "stop": None, "reason": f"{said} [{ruled.reason}]",
+            "decision": "revise", "stop": None, "reason": reason,
             "feedback": f"{ruled.feedback}\nJudge: {output.reason.strip()}",
         })
 
