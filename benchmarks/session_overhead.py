@@ -1,0 +1,220 @@
+"""Framework overhead of a full critique session (3 critics, 3 rounds).
+
+1. Instant backend (``ScriptedModel``): a ``Session`` on a ``MemoryBus`` (with and
+   without a JSONL transcript) versus a plain loop making the same backend calls
+   with the same messages (generator, then the three critics at once), parsing
+   each critique with pydantic and averaging the scores, interleaved rep by rep.
+   Reported: microseconds per round for each, and the framework's cost per round
+   (session minus plain loop).
+2. SmolLM2 (real model): the share of a session's wall time during which no
+   model call was in flight (every backend call timed from the event loop; the
+   union of those intervals is model time). Baseline: the very same calls
+   replayed on fresh contexts with no framework (no bus, no prompts, no
+   transcript); ``wall_ratio_vs_replay`` is session wall / replay wall.
+   Goal: outside-model share <= 2 %.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+from _common import arguments, emit, log, median, model_info, rounded
+from _sessions import Call, FixedRoundsJudge, TimedModel, busy_time, replay, roles
+
+from critic.agents import LLMCritic, LLMGenerator, critique_schema
+from critic.backends.base import GenerationParams
+from critic.backends.llama_cpp import LlamaCppModel, default_model_path
+from critic.backends.scripted import ScriptedModel
+from critic.bus.memory import MemoryBus
+from critic.messages import ChatMessage, Task
+from critic.session import Session
+from critic.transcript import TranscriptHeader, TranscriptWriter
+
+ROLES = ("correctness", "clarity", "concision")
+ROUNDS = 3
+TASK = Task(prompt="Write a Python function that returns the n-th Fibonacci number.")
+DRAFT = "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a"
+CRITIQUE = json.dumps({"problems": ["No check for negative n."],
+                       "suggestion": "Raise ValueError when n < 0.", "score": 6})
+
+
+# -- 1. instant backend ---------------------------------------------------------------------
+
+
+def scripted() -> ScriptedModel:
+    return ScriptedModel(scripts={"generator": [DRAFT] * ROUNDS,
+                                  **{r: [CRITIQUE] * ROUNDS for r in ROLES}})
+
+
+async def framework_session(transcript_dir: Path | None) -> tuple[float, ScriptedModel]:
+    model = scripted()
+    critics = [LLMCritic(role, model.backend(role.name)) for role in roles(ROLES)]
+    session = Session(TASK, LLMGenerator(model.backend("generator")), FixedRoundsJudge(ROUNDS),
+                      critics, bus=MemoryBus())
+    writer = None
+    if transcript_dir is not None:
+        path = transcript_dir / f"{session.id}.jsonl"
+        writer = TranscriptWriter(path, TranscriptHeader(session=session.id))
+        session.transcript = writer
+    start = time.perf_counter()
+    outcome = await session.run()
+    elapsed = time.perf_counter() - start
+    if writer is not None:
+        writer.close()
+        path.unlink()
+    assert outcome.rounds == ROUNDS, outcome
+    return elapsed, model
+
+
+async def plain_loop(model: ScriptedModel, calls: list[tuple[str, tuple[ChatMessage, ...]]]
+                     ) -> float:
+    """The same calls with no framework: generator, then the critics at once; parse, average."""
+    params = GenerationParams()
+    output = critique_schema(1, 10)
+    backends = {agent: model.backend(agent) for agent in ("generator", *ROLES)}
+    start = time.perf_counter()
+    per_round = len(calls) // ROUNDS
+    for r in range(ROUNDS):
+        round_calls = calls[r * per_round:(r + 1) * per_round]
+        scores: list[float] = []
+
+        async def critique(agent: str, messages: tuple[ChatMessage, ...],
+                           scores: list[float] = scores) -> None:
+            completion = await backends[agent].complete(messages, params)
+            scores.append((output.model_validate_json(completion.text).score - 1) / 9)
+
+        await backends["generator"].complete(round_calls[0][1], params)
+        async with anyio.create_task_group() as tg:
+            for agent, messages in round_calls[1:]:
+                tg.start_soon(critique, agent, messages)
+        assert len(scores) == len(ROLES)
+        sum(scores) / len(scores)
+    return time.perf_counter() - start
+
+
+async def instant(reps: int, sessions: int) -> dict[str, Any]:
+    # The plain loop sends exactly the messages a real session sent.
+    _, recorded = await framework_session(None)
+    calls = [(c.agent, c.messages) for c in recorded.calls]
+    assert len(calls) == ROUNDS * (1 + len(ROLES))
+    times: dict[str, list[float]] = {"plain": [], "session": [], "session_transcript": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = {
+            "plain": lambda: plain_loop(scripted(), calls),
+            "session": lambda: _first(framework_session(None)),
+            "session_transcript": lambda: _first(framework_session(Path(tmp))),
+        }
+        for variant in variants.values():  # warm-up
+            await variant()
+        order = list(variants)
+        for rep in range(reps):
+            for name in order if rep % 2 == 0 else order[::-1]:
+                per_session = [await variants[name]() for _ in range(sessions)]
+                times[name].append(median(per_session) / ROUNDS * 1e6)
+            log(f"instant rep {rep + 1}/{reps}: " + ", ".join(
+                f"{k} {v[-1]:.0f} µs/round" for k, v in times.items()))
+    us = {k: round(median(v), 1) for k, v in times.items()}
+    overhead = [s - p for s, p in zip(times["session"], times["plain"], strict=True)]
+    overhead_t = [s - p for s, p in zip(times["session_transcript"], times["plain"], strict=True)]
+    return {
+        "us_per_round": us,
+        "framework_us_per_round": round(median(overhead), 1),
+        "framework_us_per_round_with_transcript": round(median(overhead_t), 1),
+        "sessions_per_rep": sessions, "reps": reps,
+    }
+
+
+async def _first(pending: Any) -> float:
+    elapsed, _ = await pending
+    return float(elapsed)
+
+
+# -- 2. SmolLM2 ------------------------------------------------------------------------------
+
+
+async def model_session(path: Path, gen_tokens: int, critic_tokens: int, rounds: int
+                        ) -> tuple[float, list[Call], int]:
+    model = TimedModel(LlamaCppModel(path, n_ctx=2048))
+    critics = [LLMCritic(role, model.backend(role.name), seed=0)
+               for role in roles(ROLES, max_tokens=critic_tokens)]
+    generator = LLMGenerator(model.backend("generator"),
+                             params=GenerationParams(max_tokens=gen_tokens, seed=0))
+    with tempfile.TemporaryDirectory() as tmp:
+        session = Session(TASK, generator, FixedRoundsJudge(rounds), critics, bus=MemoryBus())
+        writer = TranscriptWriter(Path(tmp) / "t.jsonl", TranscriptHeader(session=session.id))
+        session.transcript = writer
+        start = time.perf_counter()
+        outcome = await session.run()
+        elapsed = time.perf_counter() - start
+        writer.close()
+    return elapsed, model.calls, outcome.rounds
+
+
+async def on_model(reps: int, gen_tokens: int, critic_tokens: int, rounds: int
+                   ) -> dict[str, Any]:
+    path = default_model_path()
+    walls: list[float] = []
+    replays: list[float] = []
+    shares: list[float] = []
+    outside: list[float] = []
+    calls_made = 0
+    previous: list[Call] | None = None
+    for rep in range(reps):
+        # Alternate which runs first: replay the previous session before the next one.
+        if previous is not None and rep % 2 == 1:
+            replays.append(await replay(previous, LlamaCppModel(path, n_ctx=2048)))
+        wall, calls, done = await model_session(path, gen_tokens, critic_tokens, rounds)
+        assert done == rounds
+        busy = busy_time(calls)
+        walls.append(wall)
+        outside.append(wall - busy)
+        shares.append((wall - busy) / wall)
+        calls_made = len(calls)
+        if rep % 2 == 0:
+            replays.append(await replay(calls, LlamaCppModel(path, n_ctx=2048)))
+        previous = calls
+        log(f"model rep {rep + 1}/{reps}: session {wall:.2f} s, outside model calls "
+            f"{(wall - busy) * 1e3:.1f} ms ({shares[-1]:.2%}), replay {replays[-1]:.2f} s")
+    ratios = [w / r for w, r in zip(walls, replays, strict=False)]
+    return {
+        "model": model_info(path),
+        "rounds": rounds, "critics": len(ROLES), "calls_per_session": calls_made,
+        "generator_max_tokens": gen_tokens, "critic_max_tokens": critic_tokens,
+        "session_wall_s": [round(w, 3) for w in walls],
+        "replay_wall_s": [round(r, 3) for r in replays],
+        "outside_model_ms": [round(o * 1e3, 2) for o in outside],
+        "outside_model_share": rounded(max(shares), 4),
+        "outside_model_share_median": rounded(median(shares), 4),
+        "wall_ratio_vs_replay": rounded(median(ratios), 3),
+        "goal_met": max(shares) <= 0.02,
+    }
+
+
+def main() -> None:
+    started = time.perf_counter()
+    args = arguments(__doc__.splitlines()[0])
+    if args.quick:
+        inst = anyio.run(instant, 3, 10)
+        real = anyio.run(on_model, 1, 24, 96, 2)
+    else:
+        inst = anyio.run(instant, 7, 40)
+        real = anyio.run(on_model, 3, 96, 128, ROUNDS)
+    headline = [
+        {"metric": "framework cost per round, instant backend (µs)",
+         "value": inst["framework_us_per_round"], "goal": None, "met": None},
+        {"metric": "share of SmolLM2 session wall time outside model calls (worst rep)",
+         "value": real["outside_model_share"], "goal": "≤ 0.02", "met": real["goal_met"]},
+        {"metric": "SmolLM2 session wall / same calls replayed without framework",
+         "value": real["wall_ratio_vs_replay"], "goal": None, "met": None},
+    ]
+    emit("session_overhead", args, {"headline": headline, "instant": inst, "smollm2": real},
+         packages=("llama-cpp-python",), started=started)
+
+
+if __name__ == "__main__":
+    main()
