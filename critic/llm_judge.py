@@ -33,9 +33,12 @@ from critic.judge import ThresholdJudge
 from critic.messages import ChatMessage, JudgeRequest, Verdict
 from critic.roles import Role, RoleRegistry
 from critic.structured import Recorder, complete_structured
+from critic.templates import TEMPLATE_VARIABLES
 
 #: The name ``--judge`` uses for the rule-based default policy.
 THRESHOLD = "threshold"
+#: The template variables a session judge is given (a debate judge also gets ``answers``).
+JUDGE_VARIABLES = ("task", "draft", "round", "feedback", "reference", "tests")
 
 
 class JudgeOutput(BaseModel):
@@ -64,6 +67,17 @@ class LLMJudge:
             raise ConfigError(
                 f"role {self.role.name!r} is not a judge role (kind {self.role.spec.kind!r})"
             )
+        # A judge role written for another loop (e.g. a debate) may need variables
+        # a session does not have: fail now, not at the first verdict.
+        placeholders = {k: TEMPLATE_VARIABLES.get(k, k.upper()) for k in JUDGE_VARIABLES}
+        for template in (self.role.system, self.role.prompt):
+            if template is not None:
+                try:
+                    template.render(**placeholders)
+                except ConfigError as exc:
+                    raise ConfigError(
+                        f"role {self.role.name!r} cannot judge a critique session: {exc}"
+                    ) from exc
 
     @property
     def name(self) -> str:

@@ -6,6 +6,7 @@ each real generation costs seconds on these 2-core machines.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,18 +18,41 @@ from critic import (
     LlamaCppModel,
     LLMCritic,
     ModelCall,
+    PromptLibrary,
     ReviewRequest,
+    Role,
     RoleRegistry,
     Task,
     ThresholdJudge,
+    load_role_file,
 )
 from critic.llm_judge import JudgeOutput, LLMJudge
 from critic.messages import Critique
+from critic.templates import package_data_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.model]
 
 BUILTIN = RoleRegistry(include_plugins=False, env_path="")
-CRITIC_ROLES = sorted(n for n, r in BUILTIN.load().items() if r.spec.kind == "llm")
+
+
+def builtin_role_files() -> dict[str, tuple[str, Path]]:
+    """Name -> (kind, file) of each built-in role, read without loading any template.
+
+    Each test loads only its own role, so one broken role fails one test, not collection.
+    """
+    files = {}
+    for path in package_data_dir("roles").glob("*.toml"):
+        spec = tomllib.loads(path.read_text())
+        files[spec["name"]] = (spec.get("kind", "llm"), path)
+    return files
+
+
+ROLE_FILES = builtin_role_files()
+CRITIC_ROLES = sorted(n for n, (kind, _) in ROLE_FILES.items() if kind == "llm")
+
+
+def builtin(name: str) -> Role:
+    return load_role_file(ROLE_FILES[name][1], PromptLibrary(), source="builtin")
 TASK = Task(prompt="Write a Python function that reverses a string.")
 DRAFT = Draft(round=1, text="```python\ndef reverse(s):\n    return s[::-1]\n```")
 
@@ -65,7 +89,7 @@ def test_the_library_is_complete() -> None:
 
 @pytest.mark.parametrize("name", CRITIC_ROLES)
 async def test_builtin_critic_returns_a_valid_critique(model: LlamaCppModel, name: str) -> None:
-    critic = LLMCritic(BUILTIN.get(name), model.backend(name), seed=0)
+    critic = LLMCritic(builtin(name), model.backend(name), seed=0)
     record = Calls()
     critique = await critic.review(ReviewRequest(task=TASK, draft=DRAFT, role=name), record)
     assert isinstance(critique, Critique)
@@ -77,7 +101,7 @@ async def test_builtin_critic_returns_a_valid_critique(model: LlamaCppModel, nam
 
 
 async def test_llm_judge_on_the_local_model(model: LlamaCppModel) -> None:
-    judge = LLMJudge(BUILTIN.get("llm-judge"), model.backend("llm-judge"),
+    judge = LLMJudge(builtin("llm-judge"), model.backend("llm-judge"),
                      ThresholdJudge(max_rounds=3), seed=0)
     critique = Critique(role="clarity", round=1, score=0.6, raw_score=6.4,
                         problems=("no docstring",), suggestion="add a docstring")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,10 @@ from critic import (
     LLMGenerator,
     MemoryBus,
     ModelCall,
+    PromptLibrary,
+    Role,
     RoleRegistry,
+    RoleSpec,
     ScriptedModel,
     Session,
     Task,
@@ -25,6 +29,7 @@ from critic import (
 from critic.backends import ModelPool
 from critic.backends.scripted import Reply
 from critic.llm_judge import JudgeOutput, LLMJudge, build_judge
+from critic.templates import TEMPLATE_VARIABLES
 
 pytestmark = pytest.mark.anyio
 
@@ -143,3 +148,13 @@ async def test_session_with_the_llm_judge_records_its_calls() -> None:
     # The generator's second turn got the judge's reason, and no critic context.
     revise_prompt = model.calls_of("generator")[1].messages[-1].content
     assert "Judge: try again" in revise_prompt
+
+
+def test_a_judge_role_needing_other_variables_fails_at_construction(tmp_path: Path) -> None:
+    (tmp_path / "debate.j2").write_text("{{ task }}\n{{ answers }}")
+    check = {**TEMPLATE_VARIABLES, "answers": "ANSWERS"}  # as a debate loop would render it
+    template = PromptLibrary([tmp_path]).load("debate.j2", check=check)
+    spec = RoleSpec(name="debate-ish", description="d", kind="judge", prompt="debate.j2")
+    role = Role(spec, f"dir:{tmp_path}", tmp_path / "debate-ish.toml", template)
+    with pytest.raises(ConfigError, match=r"cannot judge a critique session: .*'answers' is undefined"):
+        LLMJudge(role, ScriptedModel().backend("debate-ish"))
