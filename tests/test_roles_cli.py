@@ -140,7 +140,7 @@ def test_one_file_with_several_problems_reports_each(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--judge", "nope"], "--judge: unknown judge 'nope' (judges: threshold, llm-judge)"),
+        (["--judge", "nope"], "--judge: unknown judge 'nope' (judges: threshold, "),
         (["--judge", "clarity"], "--judge: role 'clarity' is a critic"),
         (["--role", "llm-judge"], "is a judge: use --judge llm-judge"),
     ],
