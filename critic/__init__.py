@@ -20,10 +20,15 @@ from critic.agents import (
     critique_schema,
     serve,
 )
+from critic.answers import AnswerExtractor, NumberAnswer, OptionAnswer, TextAnswer
 from critic.backends import Backend, Completion, GenerationParams, Model, open_model
 from critic.backends.llama_cpp import CpuBudget, LlamaCppModel, default_model_path
 from critic.backends.scripted import ScriptedModel
 from critic.bus import Bus, MemoryBus, Subscription
+from critic.debate import Debate
+from critic.debate_judge import DebateJudge, LLMDebateJudge, MajorityJudge
+from critic.debate_runner import DebateConfig, run_debate
+from critic.debaters import Debater, LLMDebater
 from critic.errors import (
     BusError,
     ConfigError,
@@ -36,8 +41,13 @@ from critic.judge import ThresholdJudge, aggregate
 from critic.kinds import CriticContext
 from critic.llm_judge import JudgeOutput, LLMJudge, build_judge
 from critic.messages import (
+    Answer,
     ChatMessage,
     Critique,
+    DebateOutcome,
+    DebateRequest,
+    DebateRound,
+    DebateVerdict,
     Draft,
     DraftRequest,
     Envelope,
@@ -65,6 +75,8 @@ from critic.templates import PromptLibrary
 from critic.transcript import Transcript, TranscriptHeader, TranscriptWriter, read_transcript
 
 __all__ = [
+    "Answer",
+    "AnswerExtractor",
     "Backend",
     "Bus",
     "BusError",
@@ -77,6 +89,14 @@ __all__ = [
     "CriticError",
     "Critique",
     "CritiqueOutput",
+    "Debate",
+    "DebateConfig",
+    "DebateJudge",
+    "DebateOutcome",
+    "DebateRequest",
+    "DebateRound",
+    "DebateVerdict",
+    "Debater",
     "Draft",
     "DraftRequest",
     "Envelope",
@@ -86,14 +106,19 @@ __all__ = [
     "JudgeOutput",
     "JudgeRequest",
     "LLMCritic",
+    "LLMDebateJudge",
+    "LLMDebater",
     "LLMGenerator",
     "LLMJudge",
     "LlamaCppModel",
+    "MajorityJudge",
     "MalformedOutput",
     "MemoryBus",
     "Model",
     "ModelCall",
     "ModelError",
+    "NumberAnswer",
+    "OptionAnswer",
     "Outcome",
     "PromptLibrary",
     "RemoteCritic",
@@ -107,6 +132,7 @@ __all__ = [
     "Session",
     "Subscription",
     "Task",
+    "TextAnswer",
     "ThresholdJudge",
     "Transcript",
     "TranscriptError",
@@ -125,6 +151,7 @@ __all__ = [
     "open_model",
     "read_transcript",
     "run_critique",
+    "run_debate",
     "serve",
     "serve_critic",
 ]

@@ -190,9 +190,122 @@ class Outcome(Message):
     elapsed: float = 0.0
 
 
+AnswerStatus = Literal["ok", "error", "timeout"]
+
+
+class Answer(Message):
+    """One debater's answer in one round; ``answer`` is what the extractor read from ``text``.
+
+    A debater whose status is not ``ok`` is out of the vote from that round on.
+    """
+
+    kind: Literal["answer"] = "answer"
+    debater: str
+    round: int = Field(ge=1)
+    text: str = ""
+    answer: str | None = None
+    status: AnswerStatus = "ok"
+    error: str | None = None
+    usage: Usage = Usage()
+    latency: float = 0.0
+
+
+class AnswerCritique(Message):
+    """A critic's review of one debater's answer (what the debaters are shown)."""
+
+    debater: str
+    critique: Critique
+
+
+class DebateRequest(Message):
+    """Asks one debater for its answer: the question, and after round 1 only the
+    other debaters' previous answers and the critics' reviews, never their contexts."""
+
+    kind: Literal["debate_request"] = "debate_request"
+    question: str = Field(min_length=1)
+    round: int = Field(ge=1)
+    debater: str
+    others: tuple[Answer, ...] = ()
+    critiques: tuple[AnswerCritique, ...] = ()
+
+
+class DebateRound(Message):
+    """One finished round: every debater's answer, the vote and its agreement."""
+
+    kind: Literal["debate_round"] = "debate_round"
+    round: int = Field(ge=1)
+    answers: tuple[Answer, ...]
+    votes: dict[str, int] = Field(default_factory=dict)
+    agreement: float = Field(ge=0.0, le=1.0)
+    """Share of the answering debaters that gave the most common answer."""
+    majority: str | None = None
+    """The answer more than half of the answering debaters gave (None: no majority)."""
+    converged: bool = False
+    changed: tuple[str, ...] = ()
+    """Debaters whose answer differs from their own answer of the round before."""
+    critiques: tuple[AnswerCritique, ...] = ()
+
+
+class DebateJudgeRequest(Message):
+    """What a debate judge decides on: the question and the last round's answers."""
+
+    kind: Literal["debate_judge_request"] = "debate_judge_request"
+    question: str
+    round: int = Field(ge=1)
+    answers: tuple[Answer, ...]
+    """Only the answers that count: failed debaters are left out."""
+
+
+class DebateVerdict(Message):
+    """The judge's decision: accept an answer, or discard for lack of consensus."""
+
+    kind: Literal["debate_verdict"] = "debate_verdict"
+    judge: str
+    decision: Literal["accept", "discard"]
+    answer: str | None = None
+    text: str | None = None
+    """The full text behind the answer (a debater's, or the judge's synthesis)."""
+    reason: str = Field(min_length=1)
+    votes: dict[str, int] = Field(default_factory=dict)
+    usage: Usage = Usage()
+
+
+class DebateMetrics(Message):
+    """What debate papers report: agreement per round, changes of mind, majority flips."""
+
+    agreement: tuple[float, ...]
+    answer_changes: int = 0
+    majority_flipped: bool = False
+    majorities: tuple[str | None, ...] = ()
+
+
+class DebateOutcome(Message):
+    """How a debate ended. ``answers`` holds, per round, each debater's extracted
+    answer (None where it failed or gave none); ``failed`` maps excluded debaters to why."""
+
+    kind: Literal["debate_outcome"] = "debate_outcome"
+    session: str
+    question: str
+    decision: Literal["accept", "discard"]
+    answer: str | None
+    text: str | None = None
+    reason: str
+    stop: Literal["converged", "max_rounds", "no_debaters"]
+    rounds_used: int
+    convergence_round: int | None
+    answers: tuple[dict[str, str | None], ...]
+    rounds: tuple[DebateRound, ...]
+    verdict: DebateVerdict
+    failed: dict[str, str] = Field(default_factory=dict)
+    metrics: DebateMetrics
+    usage: Usage = Usage()
+    elapsed: float = 0.0
+
+
 Payload = Annotated[
     Task | DraftRequest | Draft | ReviewRequest | Critique | JudgeRequest | Verdict | ModelCall
-    | Outcome,
+    | Outcome | Answer | DebateRequest | DebateRound | DebateJudgeRequest | DebateVerdict
+    | DebateOutcome,
     Field(discriminator="kind"),
 ]
 

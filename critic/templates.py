@@ -19,6 +19,8 @@ TEMPLATE_VARIABLES: Mapping[str, object] = {
     "feedback": "FEEDBACK",
     "reference": "REFERENCE",
     "tests": "TESTS",
+    # Debates: the other debaters' answers (or, for a debate judge, all final answers).
+    "answers": "ANSWERS",
 }
 
 

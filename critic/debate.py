@@ -1,0 +1,334 @@
+"""Debate sessions: N debaters answer over R rounds, then a judge gives the verdict.
+
+Round 1: every debater answers the question on its own. Round r > 1: each is
+sent, over the bus, the other debaters' answers of round r-1 (and the critics'
+reviews of them, when critics take part) and revises its answer. Debaters of
+a round run concurrently, each in its own context.
+
+The debate stops when it has converged — the most common extracted answer is
+held by at least ``converge_at`` of the answering debaters (1.0: all) — or
+after ``rounds`` rounds. The judge then accepts an answer or discards (no
+consensus), with its reason. A debater that fails or times out is recorded,
+reported in :attr:`DebateOutcome.failed`, and left out of the vote and of
+every later round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import anyio
+from anyio.abc import TaskStatus
+
+from critic.agents import Critic, failed_critique, serve
+from critic.answers import AnswerExtractor, NumberAnswer
+from critic.bus.base import Bus
+from critic.bus.memory import MemoryBus
+from critic.debate_judge import DebateJudge, MajorityJudge, count_votes
+from critic.debaters import Debater
+from critic.errors import BusError, ConfigError
+from critic.messages import (
+    Answer,
+    AnswerCritique,
+    Critique,
+    DebateJudgeRequest,
+    DebateMetrics,
+    DebateOutcome,
+    DebateRequest,
+    DebateRound,
+    DebateVerdict,
+    Draft,
+    Envelope,
+    ModelCall,
+    Payload,
+    ReviewRequest,
+    Task,
+    Usage,
+    new_id,
+    topic,
+)
+from critic.session import TIMEOUT_GRACE, Observer, serve_critic
+from critic.structured import Recorder
+from critic.transcript import TranscriptWriter
+
+
+def metrics_of(rounds: Sequence[DebateRound]) -> DebateMetrics:
+    """Agreement per round, changes of mind, and whether the majority answer ever flipped."""
+    majorities = tuple(r.majority for r in rounds)
+    held = [m for m in majorities if m is not None]
+    return DebateMetrics(
+        agreement=tuple(r.agreement for r in rounds),
+        answer_changes=sum(len(r.changed) for r in rounds),
+        majority_flipped=any(a != b for a, b in pairwise(held)),
+        majorities=majorities,
+    )
+
+
+@dataclass
+class Debate:
+    """A debate; :meth:`run` drives it to a :class:`DebateOutcome`.
+
+    ``critics`` (optional) review every answer of each round that is followed
+    by another round; their critiques go to every debater with the answers.
+    ``observer`` sees every envelope as it is recorded (the live view).
+    """
+
+    question: str
+    debaters: Sequence[Debater]
+    judge: DebateJudge = field(default_factory=MajorityJudge)
+    critics: Sequence[Critic] = ()
+    extractor: AnswerExtractor = field(default_factory=NumberAnswer)
+    rounds: int = 2
+    converge_at: float = 1.0
+    timeout: float = 600.0
+    """Seconds one debater may take for one answer before it is out of the debate."""
+    bus: Bus | None = None
+    transcript: TranscriptWriter | None = None
+    observer: Observer | None = None
+    id: str = field(default_factory=lambda: new_id()[:12])
+    _usage: Usage = field(default_factory=Usage)
+    _start: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.question.strip():
+            raise ConfigError("the debate question is empty")
+        if not self.debaters:
+            raise ConfigError("a debate needs at least one debater")
+        names = [d.name for d in self.debaters]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"two debaters share a name: {', '.join(names)}")
+        if self.rounds < 1:
+            raise ConfigError(f"--rounds must be at least 1, got {self.rounds}")
+        if not 0.5 < self.converge_at <= 1.0:
+            raise ConfigError(
+                f"--converge-at must be above 0.5 (a majority) and at most 1, got {self.converge_at}"
+            )
+
+    def _envelope(self, name: str, payload: Payload, parent: str | None = None) -> Envelope:
+        return Envelope(session=self.id, topic=topic(self.id, name), sender="debate",
+                        parent=parent, payload=payload)
+
+    async def run(self) -> DebateOutcome:
+        bus = self.bus if self.bus is not None else MemoryBus()
+        try:
+            async with anyio.create_task_group() as tg:
+                finished = anyio.Event()
+                await tg.start(self._record, bus, finished)
+                for debater in self.debaters:
+                    await tg.start(self._serve_debater, bus, debater)
+                for critic in self.critics:
+                    await tg.start(serve_critic, bus, self.id, critic)
+                await tg.start(self._serve_judge, bus)
+                self._start = anyio.current_time()
+                outcome = await self._loop(bus)
+                await bus.publish(self._envelope("outcome", outcome))
+                await finished.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            if self.bus is None:
+                await bus.aclose()
+        return outcome
+
+    async def _record(
+        self, bus: Bus, finished: anyio.Event, *, task_status: TaskStatus[None]
+    ) -> None:
+        async with bus.subscribe(topic(self.id, ">")) as envelopes:
+            task_status.started()
+            async for envelope in envelopes:
+                if self.transcript is not None:
+                    self.transcript.write(envelope)
+                if self.observer is not None:
+                    shown = self.observer(envelope)
+                    if shown is not None:
+                        await shown
+                if isinstance(envelope.payload, DebateOutcome):
+                    finished.set()
+
+    async def _serve_debater(
+        self, bus: Bus, debater: Debater, *, task_status: TaskStatus[None]
+    ) -> None:
+        async def handle(request: Envelope, record: Recorder) -> Payload:
+            assert isinstance(request.payload, DebateRequest)
+            number = request.payload.round
+            try:
+                # The debater times itself out, so its call is cancelled here
+                # rather than left running when the coordinator stops waiting.
+                with anyio.move_on_after(self.timeout):
+                    return await debater.answer(request.payload, record)
+            except Exception as exc:  # reported in the outcome, never a crash
+                return Answer(debater=debater.name, round=number, status="error",
+                              error=f"{type(exc).__name__}: {exc}")
+            return Answer(debater=debater.name, round=number, status="timeout",
+                          error=f"no answer within {self.timeout:g} s")
+
+        await serve(bus, topic(self.id, "debate", debater.name), handle, name=debater.name,
+                    task_status=task_status)
+
+    async def _serve_judge(self, bus: Bus, *, task_status: TaskStatus[None]) -> None:
+        judge = self.judge
+
+        async def handle(request: Envelope, record: Recorder) -> Payload:
+            assert isinstance(request.payload, DebateJudgeRequest)
+            usage = Usage()
+
+            async def counted(call: ModelCall) -> None:
+                nonlocal usage
+                usage += call.usage
+                await record(call)
+
+            try:
+                verdict = await judge.decide(request.payload, counted)
+            except Exception as exc:
+                verdict = DebateVerdict(
+                    judge=judge.name, decision="discard",
+                    reason=f"judge {judge.name!r} failed: {type(exc).__name__}: {exc}",
+                )
+            return verdict.model_copy(update={"usage": usage})
+
+        await serve(bus, topic(self.id, "judge"), handle, name=judge.name,
+                    task_status=task_status)
+
+    async def _loop(self, bus: Bus) -> DebateOutcome:
+        await bus.publish(self._envelope("task", Task(prompt=self.question)))
+        active = [d.name for d in self.debaters]
+        failed: dict[str, str] = {}
+        history: list[DebateRound] = []
+        previous: dict[str, Answer] = {}
+        critiques: tuple[AnswerCritique, ...] = ()
+        for number in range(1, self.rounds + 1):
+            answers = await self._ask(bus, number, active, previous, critiques)
+            for answer in answers:
+                if answer.status != "ok":
+                    failed[answer.debater] = answer.error or answer.status
+                    active.remove(answer.debater)
+            done = await self._tally(number, answers, previous)
+            stopping = done.converged or number == self.rounds or not active
+            critiques = ()
+            if self.critics and not stopping:
+                critiques = await self._review(bus, done.answers)
+                done = done.model_copy(update={"critiques": critiques})
+            await bus.publish(self._envelope("round", done))
+            history.append(done)
+            previous = {a.debater: a for a in done.answers if a.status == "ok"}
+            if stopping:
+                break
+        last = history[-1]
+        verdict = await self._judge(bus, last)
+        if not active:
+            stop = "no_debaters"
+        elif last.converged:
+            stop = "converged"
+        else:
+            stop = "max_rounds"
+        names = [d.name for d in self.debaters]
+        return DebateOutcome(
+            session=self.id, question=self.question, decision=verdict.decision,
+            answer=verdict.answer, text=verdict.text, reason=verdict.reason, stop=stop,
+            rounds_used=len(history),
+            convergence_round=last.round if last.converged else None,
+            answers=tuple(
+                {name: next((a.answer for a in r.answers if a.debater == name), None)
+                 for name in names}
+                for r in history
+            ),
+            rounds=tuple(history), verdict=verdict, failed=failed, metrics=metrics_of(history),
+            usage=self._usage, elapsed=anyio.current_time() - self._start,
+        )
+
+    async def _ask(
+        self, bus: Bus, number: int, active: Sequence[str], previous: dict[str, Answer],
+        critiques: tuple[AnswerCritique, ...],
+    ) -> list[Answer]:
+        """Every active debater at once; each gets the others' previous answers only."""
+        results: dict[str, Answer] = {}
+
+        async def ask(name: str) -> None:
+            others = tuple(a for d, a in previous.items() if d != name)
+            request = self._envelope(f"debate.{name}", DebateRequest(
+                question=self.question, round=number, debater=name, others=others,
+                critiques=critiques,
+            ))
+            try:
+                reply = await bus.request(request, timeout=self.timeout + TIMEOUT_GRACE)
+            except TimeoutError:  # a debater served elsewhere that died
+                answer = Answer(debater=name, round=number, status="timeout",
+                                error=f"no reply within {self.timeout + TIMEOUT_GRACE:g} s")
+            except BusError as exc:
+                answer = Answer(debater=name, round=number, status="error", error=str(exc))
+            else:
+                assert isinstance(reply.payload, Answer)
+                results[name] = reply.payload
+                return
+            results[name] = answer
+            await bus.publish(self._envelope("answer", answer, parent=request.id))
+
+        async with anyio.create_task_group() as tg:
+            for name in active:
+                tg.start_soon(ask, name)
+        answers = [results[name] for name in active]  # debater order, not arrival order
+        for answer in answers:
+            self._usage += answer.usage
+        return answers
+
+    async def _tally(
+        self, number: int, answers: list[Answer], previous: dict[str, Answer]
+    ) -> DebateRound:
+        extracted = [
+            a.model_copy(update={"answer": await self.extractor.extract(a.text)})
+            if a.status == "ok" else a
+            for a in answers
+        ]
+        voters = [a for a in extracted if a.status == "ok"]
+        votes = count_votes(voters)
+        top = votes.most_common(1)[0] if votes else None
+        agreement = top[1] / len(voters) if top and voters else 0.0
+        return DebateRound(
+            round=number, answers=tuple(extracted), votes=dict(votes), agreement=agreement,
+            majority=top[0] if top and 2 * top[1] > len(voters) else None,
+            # A float tolerance: 2/3 of 3 debaters must count as 2.
+            converged=top is not None and top[1] >= self.converge_at * len(voters) - 1e-9,
+            changed=tuple(
+                a.debater for a in voters
+                if a.debater in previous and previous[a.debater].answer != a.answer
+            ),
+        )
+
+    async def _review(self, bus: Bus, answers: Sequence[Answer]) -> tuple[AnswerCritique, ...]:
+        """Every critic reviews every answer, all at once; failures stay unscored."""
+        task = Task(prompt=self.question)
+        jobs = [(a, c) for a in answers if a.status == "ok" for c in self.critics]
+        results: list[AnswerCritique | None] = [None] * len(jobs)
+
+        async def ask(i: int, answer: Answer, critic: Critic) -> None:
+            draft = Draft(round=answer.round, text=answer.text, author=answer.debater)
+            request = self._envelope(f"review.{critic.name}",
+                                     ReviewRequest(task=task, draft=draft, role=critic.name))
+            critique: Critique
+            try:
+                reply = await bus.request(request, timeout=critic.timeout + TIMEOUT_GRACE)
+                assert isinstance(reply.payload, Critique)
+                critique = reply.payload
+            except (TimeoutError, BusError) as exc:
+                status = "timeout" if isinstance(exc, TimeoutError) else "error"
+                critique = failed_critique(critic.name, answer.round, status,
+                                           str(exc) or status, critic.weight)
+                await bus.publish(self._envelope("critique", critique, parent=request.id))
+            self._usage += critique.usage
+            results[i] = AnswerCritique(debater=answer.debater, critique=critique)
+
+        async with anyio.create_task_group() as tg:
+            for i, (answer, critic) in enumerate(jobs):
+                tg.start_soon(ask, i, answer, critic)
+        return tuple(r for r in results if r is not None)
+
+    async def _judge(self, bus: Bus, last: DebateRound) -> DebateVerdict:
+        voters = tuple(a for a in last.answers if a.status == "ok")
+        reply = await bus.request(self._envelope(
+            "judge", DebateJudgeRequest(question=self.question, round=last.round, answers=voters)
+        ))
+        assert isinstance(reply.payload, DebateVerdict)
+        self._usage += reply.payload.usage
+        return reply.payload
+

@@ -1,0 +1,278 @@
+"""Debate orchestration on the scripted backend: stopping, votes, failures, contexts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+import jinja2
+import pytest
+
+from critic import (
+    Debate,
+    LLMCritic,
+    LLMDebateJudge,
+    LLMDebater,
+    MemoryBus,
+    RoleRegistry,
+    ScriptedModel,
+    TranscriptHeader,
+    TranscriptWriter,
+    read_transcript,
+)
+from critic.backends.scripted import Reply
+from critic.errors import ConfigError, ModelError
+from critic.messages import Answer, DebateOutcome, DebateRequest, DebateRound
+from critic.templates import PromptLibrary, PromptTemplate
+
+pytestmark = pytest.mark.anyio
+
+QUESTION = "What is 12 * 13?"
+ROLES = RoleRegistry(include_plugins=False, env_path="")
+
+
+def debate(
+    scripts: dict[str, list[Reply]],
+    *,
+    n: int = 3,
+    rounds: int = 2,
+    personas: dict[str, str] | None = None,
+    critics: Sequence[str] = (),
+    judge: str | None = None,
+    converge_at: float = 1.0,
+    transcript: TranscriptWriter | None = None,
+    delays: dict[str, float] | None = None,
+    timeout: float = 600.0,
+) -> tuple[Debate, ScriptedModel]:
+    model = ScriptedModel(scripts=scripts, delays=delays or {})
+    prompts = PromptLibrary()
+    debaters = []
+    for i in range(1, n + 1):
+        name = f"debater-{i}"
+        persona = (personas or {}).get(name)
+        template = None
+        if persona is not None:
+            template = _inline_template(persona)
+        debaters.append(LLMDebater(name, model.backend(name), prompts=prompts, persona=template))
+    made = Debate(
+        QUESTION, debaters,
+        critics=[LLMCritic(ROLES.get(c), model.backend(c), seed=0) for c in critics],
+        rounds=rounds, converge_at=converge_at, bus=MemoryBus(serialize=True),
+        transcript=transcript, timeout=timeout,
+    )
+    if judge is not None:
+        made.judge = LLMDebateJudge(ROLES.get(judge), model.backend(judge))
+    return made, model
+
+
+def _inline_template(text: str) -> PromptTemplate:
+    return PromptTemplate("<persona>", jinja2.Template(text))
+
+
+async def test_convergence_in_round_one_stops_early() -> None:
+    d, model = debate({
+        "debater-1": ["12 * 13 = 156. Answer: 156"],
+        "debater-2": ["Answer: 156"],
+        "debater-3": ["I get 156."],
+    }, rounds=3)
+    outcome = await d.run()
+    assert outcome.decision == "accept" and outcome.answer == "156"
+    assert outcome.stop == "converged" and outcome.convergence_round == 1
+    assert outcome.rounds_used == 1
+    assert outcome.answers == ({"debater-1": "156", "debater-2": "156", "debater-3": "156"},)
+    assert len(model.calls) == 3  # nobody was asked a second time
+    assert outcome.metrics.agreement == (1.0,) and outcome.metrics.answer_changes == 0
+
+
+async def test_two_one_split_is_resolved_by_majority() -> None:
+    d, _ = debate({
+        "debater-1": ["Answer: 156", "Answer: 156"],
+        "debater-2": ["Answer: 156", "Answer: 156"],
+        "debater-3": ["Answer: 144", "Still 144. Answer: 144"],
+    })
+    outcome = await d.run()
+    assert outcome.stop == "max_rounds" and outcome.convergence_round is None
+    assert outcome.rounds_used == 2
+    assert outcome.decision == "accept" and outcome.answer == "156"
+    assert outcome.verdict.votes == {"156": 2, "144": 1}
+    assert "2 of 3" in outcome.reason
+    assert outcome.metrics.agreement == pytest.approx((2 / 3, 2 / 3))
+
+
+async def test_no_majority_is_discarded_with_its_reason() -> None:
+    d, _ = debate({
+        "debater-1": ["Answer: 156", "Answer: 156"],
+        "debater-2": ["Answer: 144", "Answer: 144"],
+        "debater-3": ["Answer: 12", "Answer: 13"],
+    })
+    outcome = await d.run()
+    assert outcome.decision == "discard" and outcome.answer is None
+    assert "no consensus" in outcome.reason
+    assert outcome.metrics.answer_changes == 1  # debater-3: 12 -> 13
+    assert outcome.rounds[1].changed == ("debater-3",)
+
+
+async def test_a_failing_debater_is_excluded_and_reported() -> None:
+    d, model = debate({
+        "debater-1": ["Answer: 156", "Answer: 156"],
+        "debater-2": [ModelError("context window exceeded")],
+        "debater-3": ["Answer: 144", "You convinced me. Answer: 156"],
+    })
+    outcome = await d.run()
+    assert outcome.failed == {"debater-2": "ModelError: context window exceeded"}
+    assert len(model.calls_of("debater-2")) == 1  # not asked again after failing
+    assert outcome.answers[0]["debater-2"] is None and outcome.answers[1]["debater-2"] is None
+    # The two who answered converge in round 2; the failed one does not vote.
+    assert outcome.stop == "converged" and outcome.convergence_round == 2
+    assert outcome.decision == "accept" and outcome.verdict.votes == {"156": 2}
+    assert outcome.metrics.majority_flipped is False
+    assert outcome.metrics.majorities == (None, "156")
+    round_two = model.calls_of("debater-1")[1].messages[-1].content
+    assert "debater-2" not in round_two
+
+
+async def test_round_two_carries_exactly_the_others_answers_not_their_contexts() -> None:
+    personas = {
+        "debater-1": "SECRET-PERSONA-ONE: you are a cautious accountant.",
+        "debater-2": "SECRET-PERSONA-TWO: you are a bold physicist.",
+        "debater-3": "SECRET-PERSONA-THREE: you are a poet.",
+    }
+    d, model = debate({
+        "debater-1": ["R1-TEXT-ONE Answer: 156", "Answer: 156"],
+        "debater-2": ["R1-TEXT-TWO Answer: 144", "Answer: 156"],
+        "debater-3": ["R1-TEXT-THREE Answer: 150", "Answer: 156"],
+    }, personas=personas)
+    outcome = await d.run()
+    assert outcome.convergence_round == 2
+    texts = {"debater-1": "R1-TEXT-ONE", "debater-2": "R1-TEXT-TWO", "debater-3": "R1-TEXT-THREE"}
+    for name in texts:
+        first, second = model.calls_of(name)
+        assert first.messages[0].content == personas[name]
+        assert len(first.messages) == 2  # its persona and the question, nothing else
+        # Round 2 extends its own conversation by one user turn.
+        assert second.messages[:3] == (*first.messages, second.messages[2])
+        assert second.messages[2].role == "assistant"
+        assert second.messages[2].content.startswith(texts[name])
+        update = second.messages[3].content
+        for other, text in texts.items():
+            if other == name:
+                assert text not in update  # its own answer is in its context, not re-sent
+            else:
+                assert f"{other}:\n{text}" in update
+        seen = "\n".join(m.content for m in second.messages)
+        for other, persona in personas.items():
+            if other != name:
+                assert persona not in seen, f"{name} saw {other}'s hidden persona"
+
+
+async def test_debate_requests_on_the_bus_carry_the_others_round_one_answers(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "debate.jsonl"
+    writer = TranscriptWriter(path, TranscriptHeader(session="x", mode="debate"))
+    d, _ = debate({
+        "debater-1": ["Answer: 1", "Answer: 156"],
+        "debater-2": ["Answer: 2", "Answer: 156"],
+        "debater-3": ["Answer: 3", "Answer: 156"],
+    }, transcript=writer)
+    outcome = await d.run()
+    writer.close()
+    transcript = read_transcript(path)
+    requests = [p for p in transcript.payloads("debate_request")]
+    assert len(requests) == 6
+    round_one = {
+        a.debater: a for p in transcript.payloads("debate_round")
+        if isinstance(p, DebateRound) and p.round == 1 for a in p.answers
+    }
+    for request in requests:
+        assert isinstance(request, DebateRequest)
+        if request.round == 1:
+            assert request.others == ()
+            continue
+        others = {a.debater: a.text for a in request.others}
+        assert others == {n: a.text for n, a in round_one.items() if n != request.debater}
+    assert isinstance(transcript.envelopes[-1].payload, DebateOutcome)
+    assert transcript.envelopes[-1].payload == outcome
+    assert sum(isinstance(p, Answer) for p in transcript.payloads("answer")) == 6
+
+
+async def test_critics_review_answers_and_the_debaters_see_their_critiques() -> None:
+    critique = json.dumps({"problems": ["CRIT-PROBLEM"], "suggestion": "recheck", "score": 4})
+    d, model = debate({
+        "debater-1": ["Answer: 156", "Answer: 156"],
+        "debater-2": ["Answer: 144", "Answer: 156"],
+        "correctness": [critique, critique],
+    }, n=2, critics=["correctness"])
+    outcome = await d.run()
+    assert len(model.calls_of("correctness")) == 2  # each round-1 answer, not the last round
+    assert len(outcome.rounds[0].critiques) == 2
+    assert {c.debater for c in outcome.rounds[0].critiques} == {"debater-1", "debater-2"}
+    update = model.calls_of("debater-1")[1].messages[-1].content
+    assert "CRIT-PROBLEM" in update and "correctness on debater-2's answer" in update
+    assert outcome.decision == "accept" and outcome.answer == "156"
+
+
+async def test_configurable_majority_converges_early() -> None:
+    d, _ = debate({
+        "debater-1": ["Answer: 156"], "debater-2": ["Answer: 156"], "debater-3": ["Answer: 1"],
+    }, converge_at=0.6)
+    outcome = await d.run()
+    assert outcome.stop == "converged" and outcome.convergence_round == 1
+    assert outcome.answer == "156"
+
+
+async def test_majority_flip_and_changes_are_counted() -> None:
+    d, _ = debate({
+        "debater-1": ["Answer: 144", "Answer: 156", "Answer: 156"],
+        "debater-2": ["Answer: 144", "Answer: 156", "Answer: 156"],
+        "debater-3": ["Answer: 156", "Answer: 156", "Answer: 156"],
+    }, rounds=3)
+    outcome = await d.run()
+    assert outcome.metrics.majorities == ("144", "156")
+    assert outcome.metrics.majority_flipped is True
+    assert outcome.metrics.answer_changes == 2
+    assert outcome.convergence_round == 2 and outcome.rounds_used == 2
+
+
+async def test_llm_judge_picks_an_answer_and_falls_back_to_the_vote() -> None:
+    said = json.dumps({"reason": "156 is 12 times 13", "decision": "accept", "answer": "156"})
+    d, model = debate({
+        "debater-1": ["Answer: 156"], "debater-2": ["Answer: 144"], "debate-judge": [said],
+    }, n=2, rounds=1, judge="debate-judge")
+    outcome = await d.run()
+    assert outcome.decision == "accept" and outcome.answer == "156"
+    assert outcome.reason.startswith("debate-judge: ")
+    judge_prompt = model.calls_of("debate-judge")[0].messages[-1].content
+    assert QUESTION in judge_prompt and "debater-2:\nAnswer: 144" in judge_prompt
+
+    broken = ModelError("judge down")
+    d, _ = debate({
+        "debater-1": ["Answer: 156"], "debater-2": ["Answer: 144"], "debate-judge": [broken],
+    }, n=2, rounds=1, judge="debate-judge")
+    outcome = await d.run()
+    assert outcome.decision == "discard" and "the majority vote decided" in outcome.reason
+
+
+async def test_a_debater_that_hangs_times_out_and_is_excluded() -> None:
+    d, _ = debate({
+        "debater-1": ["Answer: 156"], "debater-2": ["Answer: 156"], "debater-3": ["Answer: 1"],
+    }, rounds=1, delays={"debater-3": 30.0}, timeout=0.3)
+    with anyio.fail_after(10):
+        outcome = await d.run()
+    assert set(outcome.failed) == {"debater-3"}
+    assert outcome.stop == "converged" and outcome.answer == "156"
+
+
+def test_bad_settings_are_config_errors() -> None:
+    model = ScriptedModel()
+    one = [LLMDebater("a", model.backend("a"))]
+    with pytest.raises(ConfigError, match="--rounds"):
+        Debate(QUESTION, one, rounds=0)
+    with pytest.raises(ConfigError, match="--converge-at"):
+        Debate(QUESTION, one, converge_at=0.5)
+    with pytest.raises(ConfigError, match="share a name"):
+        Debate(QUESTION, [*one, LLMDebater("a", model.backend("a"))])
+    with pytest.raises(ConfigError, match="empty"):
+        Debate("  ", one)
