@@ -10,6 +10,7 @@ import click
 import typer
 from rich.console import Console
 
+import critic.commands.debate
 import critic.commands.replay
 import critic.commands.roles
 import critic.commands.run  # noqa: F401  (each import registers its commands)

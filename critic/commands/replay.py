@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from critic.commands import app
+from critic.debate_display import DebateView
 from critic.display import SessionView
 from critic.messages import ENVELOPE_ADAPTER
 from critic.transcript import read_transcript
@@ -27,7 +28,10 @@ def replay(
     header = transcript.header
     console.print(f"[dim]session {header.session} · critic {header.critic_version} · "
                   f"{len(transcript.envelopes)} envelopes[/dim]")
-    view = SessionView(console, show_calls=calls)
+    view: SessionView | DebateView = (
+        DebateView(console, show_calls=calls) if header.mode == "debate"
+        else SessionView(console, show_calls=calls)
+    )
     for envelope in transcript.envelopes:
         view(envelope)
 

@@ -91,7 +91,7 @@ def check(
     directory: Annotated[Path, typer.Argument(help="A folder of *.toml roles.")],
 ) -> None:
     """Validate a folder of roles; print every problem (file: field: message), exit 2 on any."""
-    known = {*default_kinds().factories, "judge"}
+    known = {*default_kinds().factories, "judge", "debater"}  # debater: critic debate --role
     problems = check_role_dir(directory, known_kinds=known)
     if problems:
         for problem in problems:

@@ -1,0 +1,57 @@
+"""``critic debate``: N debaters, R rounds, a verdict; shown live or as JSON."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+import typer
+from rich.console import Console
+
+from critic.commands import app
+from critic.debate_display import DebateView
+from critic.debate_runner import DebateConfig, run_debate
+
+
+@app.command()
+def debate(
+    question: Annotated[str, typer.Argument(help="The question the debaters answer.")],
+    debaters: Annotated[int, typer.Option(help="How many debaters.")] = 3,
+    rounds: Annotated[int, typer.Option(help="Most rounds before the judge decides.")] = 2,
+    role: Annotated[list[str] | None, typer.Option(
+        "--role", "-r",
+        help="Debater role (kind 'debater', given to the debaters in turn) or critic role "
+        "reviewing each round's answers (repeatable).")] = None,
+    judge: Annotated[str, typer.Option(
+        help="'majority' (the vote) or a judge role, e.g. debate-judge.")] = "majority",
+    extract: Annotated[str, typer.Option(
+        help="How answers are compared: number, option (A-J) or text.")] = "number",
+    converge_at: Annotated[float, typer.Option(
+        help="Share of debaters that must agree to stop early (above 0.5; 1 = all).")] = 1.0,
+    model: Annotated[str | None, typer.Option(
+        help="GGUF path of the debaters' model. Default: SmolLM2.")] = None,
+    seed: Annotated[int, typer.Option(help="Base seed; debater i uses seed + i.")] = 0,
+    temperature: Annotated[float, typer.Option(
+        help="Debater temperature (0 makes debaters on one model identical).")] = 0.7,
+    max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 160,
+    roles_dir: Annotated[list[Path] | None, typer.Option(
+        "--roles-dir", help="Extra folder of TOML roles (repeatable).")] = None,
+    transcript: Annotated[Path | None, typer.Option(help="Write the JSONL transcript here.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing transcript.")] = False,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print only the DebateOutcome as one JSON object.")] = False,
+) -> None:
+    """Run a debate and show each round live (or print the outcome with --json)."""
+    config = DebateConfig.parse(
+        question=question, debaters=debaters, rounds=rounds, roles=tuple(role or ()),
+        judge=judge, extract=extract, converge_at=converge_at, model=model, seed=seed,
+        temperature=temperature, max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()),
+    )
+    view = None if json_out else DebateView(Console(highlight=False))
+    outcome = anyio.run(lambda: run_debate(
+        config, transcript=transcript, overwrite=overwrite, observer=view
+    ))
+    if json_out:
+        sys.stdout.write(outcome.model_dump_json() + "\n")
