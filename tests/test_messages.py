@@ -3,8 +3,11 @@ from hypothesis import strategies as st
 
 from critic.messages import (
     ENVELOPE_ADAPTER,
+    Answer,
     ChatMessage,
     Critique,
+    DebateRequest,
+    DebateRound,
     Draft,
     Envelope,
     ModelCall,
@@ -35,6 +38,17 @@ payloads = st.one_of(
         messages=st.tuples(st.builds(ChatMessage, role=st.just("user"), content=text)),
         usage=st.builds(Usage, prompt_tokens=st.integers(0, 10**6)),
         params=st.dictionaries(st.text(max_size=5), st.integers() | st.none() | text, max_size=3),
+    ),
+    st.builds(
+        DebateRequest, question=st.text(min_size=1, max_size=30), round=st.integers(1, 5),
+        debater=text, others=st.tuples(st.builds(Answer, debater=text, round=st.just(1),
+                                                 text=text, answer=st.none() | text)),
+    ),
+    st.builds(
+        DebateRound, round=st.integers(1, 5), agreement=st.floats(0, 1),
+        answers=st.tuples(st.builds(Answer, debater=text, round=st.just(1), text=text,
+                                    status=st.sampled_from(["ok", "error", "timeout"]))),
+        votes=st.dictionaries(text, st.integers(0, 9), max_size=3), majority=st.none() | text,
     ),
 )
 
