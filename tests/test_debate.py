@@ -276,3 +276,55 @@ def test_bad_settings_are_config_errors() -> None:
         Debate(QUESTION, [*one, LLMDebater("a", model.backend("a"))])
     with pytest.raises(ConfigError, match="empty"):
         Debate("  ", one)
+
+
+async def test_critic_replay_renders_a_debate_transcript(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from critic.cli import main
+
+    path = tmp_path / "debate.jsonl"
+    writer = TranscriptWriter(path, TranscriptHeader(session="x", mode="debate"))
+    d, _ = debate({
+        "debater-1": ["Answer: 144", "Answer: 156"],
+        "debater-2": ["Answer: 156", "Answer: 156"],
+        "debater-3": [ModelError("boom")],
+    }, transcript=writer)
+    await d.run()
+    writer.close()
+    capsys.readouterr()
+    assert main(["replay", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "round 1 · agreement 0.50" in shown and "round 2 · agreement 1.00" in shown
+    assert "converged" in shown and "debate outcome" in shown
+    round_two = shown[shown.index("round 2"):]
+    assert "changed" in round_two.split("debater-2")[0]  # debater-1 changed its mind
+    assert "changed" not in shown[: shown.index("round 2")]
+    assert "excluded debater-3: ModelError: boom" in shown
+
+
+async def test_the_debaters_of_a_round_answer_concurrently() -> None:
+    d, _ = debate({f"debater-{i}": ["Answer: 156"] for i in (1, 2, 3)}, rounds=1,
+                  delays={f"debater-{i}": 0.5 for i in (1, 2, 3)})
+    start = anyio.current_time()
+    outcome = await d.run()
+    assert outcome.answer == "156"
+    assert anyio.current_time() - start < 1.2  # one after another would take 1.5 s
+
+
+def test_debater_settings_come_from_the_role_only_where_it_sets_them() -> None:
+    from critic.debate_runner import DebateConfig, debater_params
+    from critic.roles import Role, RoleSpec
+
+    config = DebateConfig(question="q", seed=10, temperature=0.7, max_tokens=64)
+    assert debater_params(config, None, 2).model_dump() == {
+        "max_tokens": 64, "temperature": 0.7, "seed": 12,
+    }
+    hot = Role(RoleSpec(name="hot", description="d", kind="debater", temperature=1.2), "test")
+    assert debater_params(config, hot, 1).model_dump() == {
+        "max_tokens": 64, "temperature": 1.2, "seed": 11,
+    }
+    fixed = Role(RoleSpec(name="f", description="d", kind="debater", seed=5, max_tokens=9), "t")
+    assert debater_params(config, fixed, 1).model_dump() == {
+        "max_tokens": 9, "temperature": 0.7, "seed": 5,
+    }
