@@ -37,7 +37,9 @@ class AnswerExtractor(Protocol):
 # The tail after the last "answer" marker ("Answer: 156", "the answer is 156").
 _MARKER = re.compile(r"answer\s*(?:is|:|=|-)?\s*(?:\*\*)?", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
-_OPTION = re.compile(r"(?<![A-Za-z])\(?([A-J])\)?(?![A-Za-z])")
+# Marked options ("(B)", "B)") first: a bare capital is often just a word ("I think").
+_MARKED_OPTION = re.compile(r"(?<![A-Za-z])\(?([A-J])\)")
+_OPTION = re.compile(r"(?<![A-Za-z])([A-J])(?![A-Za-z])")
 
 
 def _after_marker(text: str) -> str | None:
@@ -88,7 +90,7 @@ class OptionAnswer:
             first = re.match(r"\s*\(?([A-Ja-j])\)?(?![A-Za-z])", tail)
             if first:
                 return first.group(1).upper()
-        letters = _OPTION.findall(text)
+        letters = _MARKED_OPTION.findall(text) or _OPTION.findall(text)
         return letters[-1] if letters else None
 
 

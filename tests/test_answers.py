@@ -34,6 +34,8 @@ async def test_number(text: str, expected: str | None) -> None:
         ("the answer is c because...", "C"),
         ("Between A) and D) I pick D)", "D"),
         ("I pick option (A).", "A"),
+        ("I think (C) is right, not D.", "C"),
+        ("It is B", "B"),
         ("nothing to pick", None),
     ],
 )

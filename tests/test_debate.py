@@ -328,3 +328,11 @@ def test_debater_settings_come_from_the_role_only_where_it_sets_them() -> None:
     assert debater_params(config, fixed, 1).model_dump() == {
         "max_tokens": 9, "temperature": 0.7, "seed": 5,
     }
+
+
+async def test_every_debater_failing_is_a_discard() -> None:
+    d, _ = debate({"debater-1": [ModelError("a")], "debater-2": [ModelError("b")]}, n=2)
+    outcome = await d.run()
+    assert outcome.decision == "discard" and outcome.stop == "no_debaters"
+    assert outcome.rounds_used == 1 and set(outcome.failed) == {"debater-1", "debater-2"}
+    assert "no debater answered" in outcome.reason
