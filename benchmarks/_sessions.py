@@ -134,8 +134,11 @@ def rounds_of(calls: Sequence[Call], generator: str = "generator") -> list[list[
     return rounds
 
 
-async def replay(calls: Sequence[Call], model: Model, generator: str = "generator") -> float:
-    """Make the same calls on fresh backends of ``model`` with no framework: wall seconds.
+async def replay(calls: Sequence[Call], model: Model, generator: str = "generator"
+                 ) -> tuple[float, float]:
+    """Make the same calls on fresh backends of ``model`` with no framework.
+
+    Returns the wall seconds and the sum of the backends' own call latencies.
 
     Per round: the generator's call, then every critic's calls at once (each
     critic's own calls in order), as the session made them.
@@ -147,9 +150,13 @@ async def replay(calls: Sequence[Call], model: Model, generator: str = "generato
             backends[agent] = model.backend(agent)
         return backends[agent]
 
+    latencies: list[float] = []
+
     async def sequence(agent_calls: list[Call]) -> None:
         for call in agent_calls:
-            await backend(call.agent).complete(call.messages, call.params, call.schema)
+            completion = await backend(call.agent).complete(call.messages, call.params,
+                                                            call.schema)
+            latencies.append(completion.latency)
 
     start = time.perf_counter()
     for round_calls in rounds_of(calls, generator):
@@ -162,4 +169,4 @@ async def replay(calls: Sequence[Call], model: Model, generator: str = "generato
         async with anyio.create_task_group() as tg:
             for agent_calls in by_agent.values():
                 tg.start_soon(sequence, agent_calls)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, sum(latencies)

@@ -167,6 +167,14 @@ async def measure(reps: int, rounds: int, gen_tokens: int, critic_tokens: int,
     ours, base = totals(records["ours"]), totals(records["baseline"])
     speedups = [b / o for o, b in zip(walls["ours"], walls["baseline"], strict=True)]
     same = [r.text for r in records["ours"]] == [r.text for r in records["baseline"]]
+    # Where outputs differ: greedy decoding over a cached prefix vs a fresh batch can
+    # pick a different token when two logits nearly tie (floating-point order).
+    seen: dict[str, int] = {}
+    differing: list[str] = []
+    for a, b in zip(records["ours"], records["baseline"], strict=False):
+        seen[a.agent] = seen.get(a.agent, 0) + 1
+        if a.text != b.text:
+            differing.append(f"{a.agent}#{seen[a.agent]}")
     return {
         "model": model_info(path),
         "rounds": rounds, "critics": list(names), "reps": reps,
@@ -176,6 +184,7 @@ async def measure(reps: int, rounds: int, gen_tokens: int, critic_tokens: int,
         "speedup": rounded(median(speedups), 3),
         "wall_s": {k: [round(w, 3) for w in v] for k, v in walls.items()},
         "identical_outputs": same,
+        "differing_calls": differing,
         "goal_met": ours["prefill_ratio"] is not None and ours["prefill_ratio"] <= 1.1,
         "ours": ours, "baseline": base,
     }
