@@ -46,15 +46,16 @@ CRITIQUE = json.dumps({"problems": ["No check for negative n."],
 # -- 1. instant backend ---------------------------------------------------------------------
 
 
-def scripted() -> ScriptedModel:
-    return ScriptedModel(scripts={"generator": [DRAFT] * ROUNDS,
-                                  **{r: [CRITIQUE] * ROUNDS for r in ROLES}})
+def scripted(rounds: int = ROUNDS) -> ScriptedModel:
+    return ScriptedModel(scripts={"generator": [DRAFT] * rounds,
+                                  **{r: [CRITIQUE] * rounds for r in ROLES}})
 
 
-async def framework_session(transcript_dir: Path | None) -> tuple[float, ScriptedModel]:
-    model = scripted()
+async def framework_session(transcript_dir: Path | None, rounds: int = ROUNDS
+                            ) -> tuple[float, ScriptedModel]:
+    model = scripted(rounds)
     critics = [LLMCritic(role, model.backend(role.name)) for role in roles(ROLES)]
-    session = Session(TASK, LLMGenerator(model.backend("generator")), FixedRoundsJudge(ROUNDS),
+    session = Session(TASK, LLMGenerator(model.backend("generator")), FixedRoundsJudge(rounds),
                       critics, bus=MemoryBus())
     writer = None
     if transcript_dir is not None:
@@ -67,7 +68,7 @@ async def framework_session(transcript_dir: Path | None) -> tuple[float, Scripte
     if writer is not None:
         writer.close()
         path.unlink()
-    assert outcome.rounds == ROUNDS, outcome
+    assert outcome.rounds == rounds, outcome
     return elapsed, model
 
 
@@ -103,11 +104,14 @@ async def instant(reps: int, sessions: int) -> dict[str, Any]:
     calls = [(c.agent, c.messages) for c in recorded.calls]
     assert len(calls) == ROUNDS * (1 + len(ROLES))
     times: dict[str, list[float]] = {"plain": [], "session": [], "session_transcript": []}
+    # One-round sessions split the cost into setup (services starting) and per round.
+    one_round: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         variants = {
             "plain": lambda: plain_loop(scripted(), calls),
             "session": lambda: _first(framework_session(None)),
             "session_transcript": lambda: _first(framework_session(Path(tmp))),
+            "session_1_round": lambda: _first(framework_session(None, 1)),
         }
         for variant in variants.values():  # warm-up
             await variant()
@@ -115,14 +119,22 @@ async def instant(reps: int, sessions: int) -> dict[str, Any]:
         for rep in range(reps):
             for name in order if rep % 2 == 0 else order[::-1]:
                 per_session = [await variants[name]() for _ in range(sessions)]
-                times[name].append(median(per_session) / ROUNDS * 1e6)
+                if name == "session_1_round":
+                    one_round.append(median(per_session) * 1e6)
+                else:
+                    times[name].append(median(per_session) / ROUNDS * 1e6)
             log(f"instant rep {rep + 1}/{reps}: " + ", ".join(
                 f"{k} {v[-1]:.0f} µs/round" for k, v in times.items()))
     us = {k: round(median(v), 1) for k, v in times.items()}
     overhead = [s - p for s, p in zip(times["session"], times["plain"], strict=True)]
     overhead_t = [s - p for s, p in zip(times["session_transcript"], times["plain"], strict=True)]
+    # t(3 rounds) = setup + 3 * marginal, t(1 round) = setup + marginal
+    marginal = [(3 * s - o) / 2 for s, o in zip(times["session"], one_round, strict=True)]
     return {
         "us_per_round": us,
+        "session_setup_us": round(median([o - m for o, m in zip(one_round, marginal,
+                                                                 strict=True)]), 1),
+        "session_marginal_us_per_round": round(median(marginal), 1),
         "framework_us_per_round": round(median(overhead), 1),
         "framework_us_per_round_with_transcript": round(median(overhead_t), 1),
         "sessions_per_rep": sessions, "reps": reps,
@@ -160,6 +172,10 @@ async def on_model(reps: int, gen_tokens: int, critic_tokens: int, rounds: int
     path = default_model_path()
     walls: list[float] = []
     replays: list[float] = []
+    # The backends' own per-call latencies (llama.cpp compute, after the lock and CPU
+    # budget): if they differ between session and replay, the gap is not the framework.
+    compute: list[float] = []
+    replay_compute: list[float] = []
     shares: list[float] = []
     outside: list[float] = []
     calls_made = 0
@@ -167,7 +183,9 @@ async def on_model(reps: int, gen_tokens: int, critic_tokens: int, rounds: int
     for rep in range(reps):
         # Alternate which runs first: replay the previous session before the next one.
         if previous is not None and rep % 2 == 1:
-            replays.append(await replay(previous, LlamaCppModel(path, n_ctx=2048)))
+            wall, spent = await replay(previous, LlamaCppModel(path, n_ctx=2048))
+            replays.append(wall)
+            replay_compute.append(spent)
         wall, calls, done = await model_session(path, gen_tokens, critic_tokens, rounds)
         assert done == rounds
         busy = busy_time(calls)
@@ -175,8 +193,11 @@ async def on_model(reps: int, gen_tokens: int, critic_tokens: int, rounds: int
         outside.append(wall - busy)
         shares.append((wall - busy) / wall)
         calls_made = len(calls)
+        compute.append(sum(c.completion.latency for c in calls if c.completion is not None))
         if rep % 2 == 0:
-            replays.append(await replay(calls, LlamaCppModel(path, n_ctx=2048)))
+            replay_wall, spent = await replay(calls, LlamaCppModel(path, n_ctx=2048))
+            replays.append(replay_wall)
+            replay_compute.append(spent)
         previous = calls
         log(f"model rep {rep + 1}/{reps}: session {wall:.2f} s, outside model calls "
             f"{(wall - busy) * 1e3:.1f} ms ({shares[-1]:.2%}), replay {replays[-1]:.2f} s")
@@ -188,6 +209,8 @@ async def on_model(reps: int, gen_tokens: int, critic_tokens: int, rounds: int
         "session_wall_s": [round(w, 3) for w in walls],
         "replay_wall_s": [round(r, 3) for r in replays],
         "outside_model_ms": [round(o * 1e3, 2) for o in outside],
+        "model_compute_s": [round(c, 3) for c in compute],
+        "replay_model_compute_s": [round(c, 3) for c in replay_compute],
         "outside_model_share": rounded(max(shares), 4),
         "outside_model_share_median": rounded(median(shares), 4),
         "wall_ratio_vs_replay": rounded(median(ratios), 3),
