@@ -13,7 +13,8 @@ from rich.console import Console
 import critic.commands.debate
 import critic.commands.replay
 import critic.commands.roles
-import critic.commands.run  # noqa: F401  (each import registers its commands)
+import critic.commands.run
+import critic.commands.worker  # noqa: F401  (each import registers its commands)
 from critic.commands import app
 from critic.errors import CriticError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -10,13 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from critic.agents import Critic, LLMGenerator
 from critic.backends import ModelPool
 from critic.backends.base import GenerationParams
+from critic.bus.nats import check_bus_url, open_bus
 from critic.errors import ConfigError
 from critic.judge import ThresholdJudge
 from critic.kinds import MODEL_KINDS, CriticContext, CriticKinds, default_kinds
 from critic.llm_judge import LLMJudge, build_judge
 from critic.messages import Outcome, Task
 from critic.roles import Role, RoleRegistry
-from critic.session import Observer, Session
+from critic.session import Observer, RemoteCritic, Session
 from critic.transcript import TranscriptHeader, TranscriptWriter
 
 
@@ -38,6 +40,8 @@ class RunConfig(BaseModel):
     roles_dirs: tuple[Path, ...] = ()
     judge: str = "threshold"
     """``threshold`` (the rules alone) or a judge role deciding within those rules."""
+    bus: str | None = None
+    """``nats://HOST:PORT``: critics are served there by workers; None: in-process."""
 
     @field_validator("task")
     @classmethod
@@ -54,6 +58,11 @@ class RunConfig(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError(f"a role is named twice: {', '.join(value)}")
         return value
+
+    @field_validator("bus")
+    @classmethod
+    def _bus_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_bus_url(value)
 
     @classmethod
     def parse(cls, **values: object) -> RunConfig:
@@ -102,7 +111,12 @@ async def run_critique(
                 max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed
             ),
         )
-        critics, models = build_critics(roles, pool, seed=config.seed)
+        if config.bus is None:
+            critics, models = build_critics(roles, pool, seed=config.seed)
+            remote: list[RemoteCritic] = []
+        else:  # served by `critic worker`s; their models are theirs to record
+            critics, models = [], {}
+            remote = [RemoteCritic(r.name, r.spec.weight, r.spec.timeout) for r in roles]
         rules = ThresholdJudge(
             accept_at=config.accept_at, discard_below=config.discard_below,
             patience=config.patience, max_rounds=config.max_rounds,
@@ -114,7 +128,8 @@ async def run_critique(
         else:
             roles_spec = roles
         writer = None
-        session = Session(Task(prompt=config.task), generator, judge, critics, observer=observer)
+        session = Session(Task(prompt=config.task), generator, judge, critics, remote=remote,
+                          observer=observer)
         if transcript is not None:
             header = TranscriptHeader(
                 session=session.id,
@@ -129,7 +144,10 @@ async def run_critique(
             writer = TranscriptWriter(transcript, header, overwrite=overwrite)
             session.transcript = writer
         try:
-            return await session.run()
+            async with AsyncExitStack() as stack:
+                if config.bus is not None:
+                    session.bus = await stack.enter_async_context(open_bus(config.bus))
+                return await session.run()
         finally:
             if writer is not None:
                 writer.close()

@@ -366,3 +366,21 @@ class NatsBus:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def check_bus_url(url: str) -> str:
+    """``nats://host:port`` (or ``tls://``); anything else is a one-line ConfigError."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("nats", "tls") or not sep or not rest:
+        raise ConfigError(f"--bus: expected nats://HOST:PORT, got {url!r}")
+    return url
+
+
+@asynccontextmanager
+async def open_bus(url: str, *, ack_wait: float = 30.0) -> AsyncIterator[NatsBus]:
+    """Connect to the NATS bus at ``url`` for the duration of the block."""
+    bus = await NatsBus.connect(check_bus_url(url), ack_wait=ack_wait)
+    try:
+        yield bus
+    finally:
+        await bus.aclose()

@@ -38,6 +38,8 @@ def run(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing transcript.")] = False,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print only the Outcome as one JSON object.")] = False,
+    bus: Annotated[str | None, typer.Option(
+        help="nats://HOST:PORT: critics are served by `critic worker`s there.")] = None,
 ) -> None:
     """Run one critique session and show it live (or print the Outcome with --json)."""
     config = RunConfig.parse(
@@ -45,10 +47,11 @@ def run(
         max_rounds=max_rounds, accept_at=accept_at, discard_below=discard_below,
         patience=patience, model=model, seed=seed, temperature=temperature,
         max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()), judge=judge,
+        bus=bus,
     )
     view = None if json_out else SessionView(Console(highlight=False))
     outcome = anyio.run(lambda: run_critique(
         config, transcript=transcript, overwrite=overwrite, observer=view
-    ))
+    ), backend="asyncio")
     if json_out:
         sys.stdout.write(outcome.model_dump_json() + "\n")

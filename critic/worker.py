@@ -1,0 +1,66 @@
+"""A long-running worker: hosts critic roles and serves them to every session on a bus.
+
+Workers serving the same role share its requests as one queue group (over
+NATS: one durable JetStream consumer), so adding a worker adds capacity and a
+worker that dies leaves its unacked work to the others.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import anyio
+
+from critic.agents import Critic
+from critic.backends import ModelPool
+from critic.bus.base import Bus
+from critic.bus.nats import open_bus
+from critic.errors import ConfigError
+from critic.roles import RoleRegistry
+from critic.runner import build_critics
+from critic.session import serve_critic
+
+#: Queue group of every worker: members split the requests of a role.
+WORKER_GROUP = "critic-workers"
+
+
+async def serve_critics(
+    bus: Bus, critics: Sequence[Critic], *, group: str = WORKER_GROUP,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve ``critics`` for every session until SIGTERM/SIGINT or cancellation.
+
+    On a signal the serving tasks are cancelled: a review in progress is
+    abandoned and its message released (nak'ed) for another worker at once.
+    """
+    async with anyio.create_task_group() as tg:
+        for critic in critics:
+            await tg.start(lambda task_status, c=critic: serve_critic(
+                bus, "*", c, group=group, task_status=task_status))
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            if ready is not None:
+                ready()
+            async for _ in signals:
+                tg.cancel_scope.cancel()
+                break
+
+
+async def run_worker(
+    url: str, roles: Sequence[str], *, model: str | None = None, seed: int | None = 0,
+    roles_dirs: Sequence[Path] = (), ack_wait: float = 30.0,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Build a critic per role (own backends), connect, serve until told to stop."""
+    if not roles:
+        raise ConfigError("--role: a worker needs at least one critic role")
+    registry = RoleRegistry(extra_dirs=tuple(roles_dirs))
+    resolved = [registry.get(name) for name in roles]
+    pool = ModelPool(model)
+    try:
+        critics, _ = build_critics(resolved, pool, seed=seed)
+        async with open_bus(url, ack_wait=ack_wait) as bus:
+            await serve_critics(bus, critics, ready=ready)
+    finally:
+        await pool.aclose()
