@@ -1,0 +1,258 @@
+"""Run untrusted Python from a draft in a contained child process.
+
+Layers, outermost first:
+
+- ``unshare -n -p -f --kill-child`` (plus ``-U -r`` when not root): no network
+  (only a downed loopback), and a PID namespace, so every process the snippet
+  starts, including ones that daemonize, dies with it.
+- A launcher that sets rlimits (CPU, address space, file size, process count)
+  and, when we are root, drops to ``nobody``: root ignores RLIMIT_NPROC, and
+  ``nobody`` cannot write files outside its own temporary directory.
+- ``python -I`` on the base interpreter (no venv site-packages), a minimal
+  environment, a fresh temporary working directory removed afterwards.
+
+The parent kills the whole process group at the wall-clock limit and keeps at
+most ``output_bytes`` of each stream. Where ``unshare`` does not work, the run
+still happens without network isolation, with one warning and a note in the
+result.
+
+    result = await run_python("print(1 + 1)")
+    assert result.ok and result.stdout == "2\\n"
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import anyio
+from anyio.abc import ByteReceiveStream
+from pydantic import BaseModel, ConfigDict, Field
+
+Limit = Literal["wall_time", "cpu_time", "memory", "file_size", "processes", "output"]
+
+_NOBODY = 65534
+NO_NETWORK_NOTE = "network not isolated on this machine (unshare unavailable)"
+
+# Runs as the sandbox's first process: limits, then privileges, then the snippet.
+_LAUNCHER = """
+import json, os, resource, sys
+cfg = json.loads(sys.argv[1])
+for name, value in cfg["limits"].items():
+    resource.setrlimit(getattr(resource, name), tuple(value))
+if cfg["uid"] is not None:
+    os.setgroups([]); os.setgid(cfg["uid"]); os.setuid(cfg["uid"])
+os.execv(cfg["python"], [cfg["python"], "-I", *cfg["argv"]])
+"""
+
+
+class SandboxLimits(BaseModel):
+    """Bounds for one run; tight by default, since drafts are small programs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    wall_time: float = Field(default=10.0, gt=0)
+    cpu_time: int = Field(default=5, ge=1)
+    memory_mb: int = Field(default=512, ge=64)
+    file_size_mb: int = Field(default=16, ge=1)
+    processes: int = Field(default=32, ge=1)
+    output_bytes: int = Field(default=64_000, ge=1)
+
+
+class SandboxResult(BaseModel):
+    """What happened: exit status, outputs, duration and which limit (if any) was hit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    exit_code: int | None
+    """The process's exit status; negative: killed by that signal; None: killed at wall time."""
+    stdout: str
+    stderr: str
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    duration: float
+    limit: Limit | None = None
+    network_isolated: bool
+    files: dict[str, str] = Field(default_factory=dict)
+    """Files asked for by ``read_back``, read from the working directory after the run."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.limit is None
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return () if self.network_isolated else (NO_NETWORK_NOTE,)
+
+
+_isolation: dict[str, list[str] | None] = {}
+
+
+def _unshare_argv() -> list[str]:
+    argv = ["unshare", "-n", "-p", "-f", "--kill-child"]
+    return argv if os.geteuid() == 0 else [*argv[:1], "-U", "-r", *argv[1:]]
+
+
+async def isolation_prefix() -> list[str] | None:
+    """The ``unshare`` command line that works here, or None (warned about once)."""
+    if "argv" not in _isolation:
+        argv: list[str] | None = _unshare_argv()
+        try:
+            assert argv is not None
+            done = await anyio.run_process([*argv, "true"], check=False)
+            if done.returncode != 0:
+                argv = None
+        except OSError:
+            argv = None
+        if argv is None:
+            warnings.warn(f"critic sandbox: {NO_NETWORK_NOTE}", RuntimeWarning, stacklevel=2)
+        _isolation["argv"] = argv
+    return _isolation["argv"]
+
+
+def _base_python() -> str:
+    # The interpreter behind the venv: drafts get the standard library only.
+    return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+
+
+def _world_runnable(path: str) -> bool:
+    """Whether ``nobody`` can execute ``path`` (every folder above it searchable)."""
+    target = Path(path)
+    try:
+        if not target.stat().st_mode & 0o001:
+            return False
+        return all(parent.stat().st_mode & 0o001 for parent in target.parents)
+    except OSError:
+        return False
+
+
+def _snippet_python(drop: bool) -> str:
+    """The interpreter the snippet runs on; when dropping to ``nobody`` it must be reachable."""
+    base = _base_python()
+    if not drop or _world_runnable(base):
+        return base
+    system = shutil.which("python3", path="/usr/bin:/bin")
+    return os.path.realpath(system) if system and _world_runnable(system) else base
+
+
+async def _drain(stream: ByteReceiveStream | None, bound: int, out: bytearray) -> bool:
+    """Read a stream to its end, keeping ``bound`` bytes; True if more was discarded."""
+    truncated = False
+    if stream is None:
+        return False
+    try:
+        async for chunk in stream:
+            room = bound - len(out)
+            if room > 0:
+                out.extend(chunk[:room])
+            if len(chunk) > room:
+                truncated = True
+    except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+        pass
+    return truncated
+
+
+def _which_limit(code: int | None, stderr: str, limits: SandboxLimits) -> Limit | None:
+    if code is None:
+        return "wall_time"
+    if code in (-signal.SIGXCPU, -signal.SIGKILL):
+        return "cpu_time"
+    if code == -signal.SIGXFSZ or "File too large" in stderr:
+        return "file_size"
+    if "MemoryError" in stderr or "Cannot allocate memory" in stderr:
+        return "memory"
+    if "Resource temporarily unavailable" in stderr and "fork" in stderr.lower():
+        return "processes"
+    return None
+
+
+async def run_python(
+    code: str,
+    *,
+    limits: SandboxLimits | None = None,
+    files: Mapping[str, str] | None = None,
+    argv: tuple[str, ...] = (),
+    read_back: tuple[str, ...] = (),
+) -> SandboxResult:
+    """Run ``code`` as ``main.py`` in a fresh directory (with ``files`` beside it)."""
+    limits = limits or SandboxLimits()
+    prefix = await isolation_prefix()
+    root = os.geteuid() == 0
+    workdir = Path(tempfile.mkdtemp(prefix="critic-sandbox-"))
+    try:
+        for name, text in {**(files or {}), "main.py": code}.items():
+            (workdir / name).write_text(text, encoding="utf-8")
+        if root:  # the unprivileged child must own its directory, and only that
+            for path in [workdir, *workdir.iterdir()]:
+                os.chown(path, _NOBODY, _NOBODY)
+        mb = 1024 * 1024
+        config = {
+            "limits": {
+                "RLIMIT_CPU": [limits.cpu_time, limits.cpu_time + 1],
+                "RLIMIT_AS": [limits.memory_mb * mb] * 2,
+                "RLIMIT_FSIZE": [limits.file_size_mb * mb] * 2,
+                "RLIMIT_NPROC": [limits.processes] * 2,
+                "RLIMIT_CORE": [0, 0],
+            },
+            "uid": _NOBODY if root else None,
+            "python": _snippet_python(root),
+            "argv": ["main.py", *argv],
+        }
+        command = [*(prefix or []), _base_python(), "-I", "-S", "-c", _LAUNCHER, json.dumps(config)]
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(workdir),
+               "TMPDIR": str(workdir)}
+        out, err = bytearray(), bytearray()
+        truncated = {"out": False, "err": False}
+        start = time.monotonic()
+        process = await anyio.open_process(
+            command, cwd=workdir, env=env, start_new_session=True, stdin=None,
+        )
+        code_: int | None = None
+        try:
+            with anyio.move_on_after(limits.wall_time):
+                async with anyio.create_task_group() as tg:
+                    async def read(name: str, stream: ByteReceiveStream | None,
+                                   into: bytearray) -> None:
+                        truncated[name] = await _drain(stream, limits.output_bytes, into)
+
+                    tg.start_soon(read, "out", process.stdout, out)
+                    tg.start_soon(read, "err", process.stderr, err)
+                    code_ = await process.wait()
+        finally:
+            # The group (and, through the PID namespace, every descendant) dies
+            # whether the snippet ended, timed out or we were cancelled.
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            with anyio.CancelScope(shield=True):
+                await process.wait()
+                await process.aclose()
+        duration = time.monotonic() - start
+        stdout = out.decode("utf-8", "replace")
+        stderr = err.decode("utf-8", "replace")
+        limit = _which_limit(code_, stderr, limits)
+        if limit is None and (truncated["out"] or truncated["err"]):
+            limit = "output"
+        back = {}
+        for name in read_back:
+            path = workdir / name
+            if path.is_file() and not path.is_symlink():
+                with path.open("rb") as handle:
+                    back[name] = handle.read(4 * limits.output_bytes).decode("utf-8", "replace")
+        return SandboxResult(
+            exit_code=code_, stdout=stdout, stderr=stderr,
+            stdout_truncated=truncated["out"], stderr_truncated=truncated["err"],
+            duration=duration, limit=limit, network_isolated=prefix is not None, files=back,
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
