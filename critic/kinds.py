@@ -73,5 +73,11 @@ class CriticKinds:
 
 
 def default_kinds() -> CriticKinds:
-    """The built-in kinds: ``llm`` and ``plugin`` (entry-point classes)."""
-    return CriticKinds({"llm": _llm, PLUGIN_KIND: _plugin})
+    """The built-in kinds: ``llm``, ``plugin`` (entry-point classes) and the grounded ones."""
+    # Imported here: the grounded critics' modules refer back to CriticContext.
+    from critic.grounding import human_critic, python_exec_critic, unit_test_critic
+
+    return CriticKinds({
+        "llm": _llm, PLUGIN_KIND: _plugin, "python-exec": python_exec_critic,
+        "doctest": unit_test_critic, "unit-tests": unit_test_critic, "human": human_critic,
+    })

@@ -22,6 +22,7 @@ result.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -175,6 +176,25 @@ def _which_limit(code: int | None, stderr: str, limits: SandboxLimits) -> Limit 
     return None
 
 
+def _prepare(workdir: Path, files: Mapping[str, str], root: bool) -> None:
+    for name, text in files.items():
+        (workdir / name).write_text(text, encoding="utf-8")
+    if root:  # the unprivileged child must own its directory, and only that
+        for path in [workdir, *workdir.iterdir()]:
+            os.chown(path, _NOBODY, _NOBODY)
+
+
+def _read_back(workdir: Path, names: tuple[str, ...], bound: int) -> dict[str, str]:
+    back = {}
+    for name in names:
+        path = workdir / name
+        # The snippet could have planted a symlink to a file it may not read.
+        if path.is_file() and not path.is_symlink():
+            with path.open("rb") as handle:
+                back[name] = handle.read(bound).decode("utf-8", "replace")
+    return back
+
+
 async def run_python(
     code: str,
     *,
@@ -189,11 +209,9 @@ async def run_python(
     root = os.geteuid() == 0
     workdir = Path(tempfile.mkdtemp(prefix="critic-sandbox-"))
     try:
-        for name, text in {**(files or {}), "main.py": code}.items():
-            (workdir / name).write_text(text, encoding="utf-8")
-        if root:  # the unprivileged child must own its directory, and only that
-            for path in [workdir, *workdir.iterdir()]:
-                os.chown(path, _NOBODY, _NOBODY)
+        await anyio.to_thread.run_sync(
+            _prepare, workdir, {**(files or {}), "main.py": code}, root
+        )
         mb = 1024 * 1024
         config = {
             "limits": {
@@ -230,10 +248,8 @@ async def run_python(
         finally:
             # The group (and, through the PID namespace, every descendant) dies
             # whether the snippet ended, timed out or we were cancelled.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             with anyio.CancelScope(shield=True):
                 await process.wait()
                 await process.aclose()
@@ -243,12 +259,9 @@ async def run_python(
         limit = _which_limit(code_, stderr, limits)
         if limit is None and (truncated["out"] or truncated["err"]):
             limit = "output"
-        back = {}
-        for name in read_back:
-            path = workdir / name
-            if path.is_file() and not path.is_symlink():
-                with path.open("rb") as handle:
-                    back[name] = handle.read(4 * limits.output_bytes).decode("utf-8", "replace")
+        back = await anyio.to_thread.run_sync(
+            _read_back, workdir, read_back, 4 * limits.output_bytes
+        )
         return SandboxResult(
             exit_code=code_, stdout=stdout, stderr=stderr,
             stdout_truncated=truncated["out"], stderr_truncated=truncated["err"],
