@@ -42,6 +42,9 @@ class RunConfig(BaseModel):
     """``threshold`` (the rules alone) or a judge role deciding within those rules."""
     bus: str | None = None
     """``nats://HOST:PORT``: critics are served there by workers; None: in-process."""
+    tests: str | None = None
+    """Tests for grounded critics (doctest examples, asserts or HumanEval's ``check``)."""
+    reference: str | None = None
 
     @field_validator("task")
     @classmethod
@@ -128,7 +131,8 @@ async def run_critique(
         else:
             roles_spec = roles
         writer = None
-        session = Session(Task(prompt=config.task), generator, judge, critics, remote=remote,
+        task = Task(prompt=config.task, tests=config.tests, reference=config.reference)
+        session = Session(task, generator, judge, critics, remote=remote,
                           observer=observer)
         if transcript is not None:
             header = TranscriptHeader(

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from critic.commands import app
 from critic.display import SessionView
+from critic.errors import ConfigError
 from critic.runner import RunConfig, run_critique
 
 
@@ -40,6 +41,11 @@ def run(
         "--json", help="Print only the Outcome as one JSON object.")] = False,
     bus: Annotated[str | None, typer.Option(
         help="nats://HOST:PORT: critics are served by `critic worker`s there.")] = None,
+    tests: Annotated[Path | None, typer.Option(
+        help="File of tests for the doctests role (>>> examples, asserts, HumanEval check)."
+    )] = None,
+    reference: Annotated[str | None, typer.Option(
+        help="Reference answer or tests, given to critics with the task.")] = None,
 ) -> None:
     """Run one critique session and show it live (or print the Outcome with --json)."""
     config = RunConfig.parse(
@@ -47,7 +53,7 @@ def run(
         max_rounds=max_rounds, accept_at=accept_at, discard_below=discard_below,
         patience=patience, model=model, seed=seed, temperature=temperature,
         max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()), judge=judge,
-        bus=bus,
+        bus=bus, tests=read_tests(tests), reference=reference,
     )
     view = None if json_out else SessionView(Console(highlight=False))
     outcome = anyio.run(lambda: run_critique(
@@ -55,3 +61,12 @@ def run(
     ), backend="asyncio")
     if json_out:
         sys.stdout.write(outcome.model_dump_json() + "\n")
+
+
+def read_tests(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--tests {path}: cannot read it ({exc})") from exc
