@@ -14,6 +14,8 @@ import critic.commands.debate
 import critic.commands.replay
 import critic.commands.roles
 import critic.commands.run
+import critic.commands.score
+import critic.commands.summarize
 import critic.commands.worker  # noqa: F401  (each import registers its commands)
 from critic.commands import app
 from critic.errors import CriticError

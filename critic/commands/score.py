@@ -1,0 +1,138 @@
+"""``critic score``: score a JSONL of outputs with critic roles and a judge, resumably."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from critic.commands import app
+from critic.commands.summarize import show_summary
+from critic.scoring.job import ScoreConfig, score_file
+from critic.scoring.results import ScoreResult, read_results
+from critic.scoring.summary import summarize
+
+
+class ScoreProgress:
+    """A rich progress bar on a terminal; otherwise a plain line every ``every`` seconds."""
+
+    def __init__(self, console: Console, *, every: float = 5.0) -> None:
+        self.console = console
+        self.every = every
+        self.total = self.done = self.failed = 0
+        self._start = self._last = time.monotonic()
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+
+    def start(self, total: int, skipped: int) -> None:
+        self.total = total - skipped
+        self._start = self._last = time.monotonic()
+        if skipped:
+            self.console.print(f"resuming: {skipped} of {total} records already scored")
+        if self.console.is_terminal:
+            self._bar = Progress(
+                TextColumn("scoring"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]:.1f}/s"), TimeElapsedColumn(), TextColumn("ETA"),
+                TimeRemainingColumn(), TextColumn("failures {task.fields[failed]}"),
+                console=self.console,
+            )
+            self._task = self._bar.add_task("score", total=self.total, rate=0.0, failed=0)
+            self._bar.start()
+
+    def _rate(self) -> float:
+        elapsed = time.monotonic() - self._start
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def line(self) -> str:
+        rate = self._rate()
+        left = self.total - self.done
+        eta = f"{left / rate:.0f} s" if rate > 0 else "?"
+        return (f"scored {self.done}/{self.total} ({rate:.1f}/s, ETA {eta}), "
+                f"failures {self.failed}")
+
+    def __call__(self, result: ScoreResult, done: int, failed: int) -> None:
+        self.done, self.failed = done, failed
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=done, rate=self._rate(), failed=failed)
+            return
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self._last = now
+            self.console.print(self.line())
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+@app.command()
+def score(
+    input: Annotated[Path, typer.Argument(
+        help="JSONL of records (id, input, output[, target, metadata]) or a transcript.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Results JSONL (appended).")],
+    role: Annotated[list[str], typer.Option("--role", "-r", help="Critic role (repeatable).")],
+    judge: Annotated[str, typer.Option(
+        help="'threshold' (accept at --accept-at, one round) or a judge role.")] = "threshold",
+    accept_at: Annotated[float, typer.Option(help="Aggregate score that accepts.")] = 0.8,
+    concurrency: Annotated[int, typer.Option(help="Records scored at once.")] = 4,
+    resume: Annotated[bool, typer.Option(help="Skip ids already in the output.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Score only the first N records.")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="GGUF path (default: SmolLM2) for roles that use a model.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for every model call.")] = 0,
+    roles_dir: Annotated[list[Path] | None, typer.Option(
+        "--roles-dir", help="Extra folder of TOML roles (repeatable).")] = None,
+    skip_invalid: Annotated[bool, typer.Option(
+        help="Record bad input lines in the errors file instead of stopping.")] = False,
+    errors: Annotated[Path | None, typer.Option(
+        help="Errors file for --skip-invalid (default: OUTPUT.errors.jsonl).")] = None,
+    show: Annotated[bool, typer.Option("--summary", help="Print a summary at the end.")] = False,
+    threshold: Annotated[float, typer.Option(
+        help="Pass mark for the summary's kappa between roles.")] = 0.5,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="With --summary: print it as JSON.")] = False,
+) -> None:
+    """Score existing outputs; results are appended in completion order as each finishes."""
+    config = ScoreConfig.parse(
+        input=input, output=output, roles=tuple(role), judge=judge, accept_at=accept_at,
+        concurrency=concurrency, resume=resume, overwrite=overwrite, limit=limit, model=model,
+        seed=seed, roles_dirs=tuple(roles_dir or ()), skip_invalid=skip_invalid, errors=errors,
+    )
+    err = Console(stderr=True, highlight=False)
+    progress = ScoreProgress(err)
+    try:
+        report = anyio.run(lambda: score_file(
+            config, on_start=progress.start, on_result=progress, stop_on_signals=True,
+        ), backend="asyncio")
+    finally:
+        progress.stop()
+    if report.torn_bytes:
+        err.print(f"discarded a half-written last line ({report.torn_bytes} bytes) of {output}")
+    if report.invalid:
+        err.print(f"skipped {report.invalid} invalid lines (see {config.errors_path})")
+    err.print(f"wrote {report.written} results to {output} "
+              f"({report.skipped} already there, {report.total} records)")
+    if report.interrupted:
+        err.print("interrupted: results written so far are complete; run again with --resume")
+        raise typer.Exit(130)
+    if show:
+        summary = summarize(read_results(output), threshold=threshold)
+        if json_out:
+            sys.stdout.write(summary.model_dump_json() + "\n")
+        else:
+            show_summary(summary, Console(highlight=False))

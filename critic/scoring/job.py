@@ -1,0 +1,159 @@
+"""From a validated :class:`ScoreConfig` to a scored output file (what ``critic score`` does)."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from critic.backends import ModelPool
+from critic.errors import ConfigError, TranscriptError
+from critic.kinds import CriticKinds
+from critic.llm_judge import build_judge
+from critic.roles import RoleRegistry
+from critic.runner import build_critics
+from critic.scoring.records import read_records
+from critic.scoring.results import ResultFile
+from critic.scoring.scorer import OnResult, Scorer, default_judge, score_all
+
+#: Called once before scoring: (records to score, records already in the output).
+OnStart = Callable[[int, int], None]
+
+
+class ScoreConfig(BaseModel):
+    """Everything that defines a scoring run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input: Path
+    output: Path
+    roles: tuple[str, ...]
+    judge: str = "threshold"
+    accept_at: float = Field(default=0.8, ge=0.0, le=1.0)
+    concurrency: int = Field(default=4, ge=1)
+    resume: bool = False
+    overwrite: bool = False
+    limit: int | None = Field(default=None, ge=1)
+    model: str | None = None
+    seed: int = 0
+    roles_dirs: tuple[Path, ...] = ()
+    skip_invalid: bool = False
+    errors: Path | None = None
+    """Where ``skip_invalid`` records bad lines (default: OUTPUT with ``.errors.jsonl``)."""
+
+    @field_validator("roles")
+    @classmethod
+    def _some_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one critic role is needed")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a role is named twice: {', '.join(value)}")
+        return value
+
+    @property
+    def errors_path(self) -> Path:
+        return self.errors or self.output.with_name(self.output.name + ".errors.jsonl")
+
+    @classmethod
+    def parse(cls, **values: object) -> ScoreConfig:
+        """Validate, turning the first problem into a one-line :class:`ConfigError`."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "config"
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            raise ConfigError(f"--{field.replace('_', '-')}: {msg}") from exc
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """How a scoring run went."""
+
+    total: int
+    """Records to score in this run's input (after ``limit``)."""
+    skipped: int
+    """Already in the output (``resume``)."""
+    written: int
+    invalid: int
+    torn_bytes: int
+    """Bytes of a torn last line cut off the output on resume."""
+    interrupted: bool = False
+
+
+async def score_file(
+    config: ScoreConfig,
+    *,
+    kinds: CriticKinds | None = None,
+    registry: RoleRegistry | None = None,
+    on_start: OnStart | None = None,
+    on_result: OnResult | None = None,
+    stop_on_signals: bool = False,
+) -> ScoreReport:
+    """Score ``config.input`` into ``config.output``; every input is checked before scoring.
+
+    ``kinds`` and ``registry`` replace the built-in critic kinds and roles.
+    Models open only when a role (or a judge role) asks for one. With
+    ``stop_on_signals`` (main thread only), SIGINT/SIGTERM stop the run
+    cleanly: records in flight are not written, the report says ``interrupted``.
+    """
+    registry = registry or RoleRegistry(extra_dirs=config.roles_dirs)
+    roles = [registry.get(name) for name in config.roles]
+    found = read_records(config.input, skip_invalid=config.skip_invalid)
+    if found.invalid:
+        try:
+            with config.errors_path.open("w", encoding="utf-8") as fh:
+                fh.writelines(bad.to_json() + "\n" for bad in found.invalid)
+        except OSError as exc:
+            raise TranscriptError(f"cannot write {config.errors_path}: {exc.strerror}") from exc
+    records = found.records[: config.limit] if config.limit else found.records
+    pool = ModelPool(config.model)
+    try:
+        critics, _ = build_critics(roles, pool, seed=config.seed, kinds=kinds)
+        judge = build_judge(config.judge, registry, pool, default_judge(config.accept_at),
+                            seed=config.seed)
+        with ResultFile(config.output, resume=config.resume, overwrite=config.overwrite) as out:
+            before = len(out.done)
+            skipped = sum(r.id in out.done for r in records)
+            if on_start is not None:
+                on_start(len(records), skipped)
+            interrupted = False
+
+            async def run() -> None:
+                await score_all(Scorer(critics, judge), records, out,
+                                concurrency=config.concurrency, on_result=on_result)
+
+            if stop_on_signals:
+                interrupted = await _until_signal(run)
+            else:
+                await run()
+            return ScoreReport(
+                total=len(records), skipped=skipped, written=len(out.done) - before,
+                invalid=len(found.invalid),
+                torn_bytes=out.torn_bytes, interrupted=interrupted,
+            )
+    finally:
+        await pool.aclose()
+
+
+async def _until_signal(work: Callable[[], Awaitable[None]]) -> bool:
+    """Run ``work``; SIGINT or SIGTERM cancels it. True when a signal stopped it."""
+    stopped = False
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            nonlocal stopped
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    stopped = True
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(watch)
+        await work()
+        tg.cancel_scope.cancel()
+    return stopped

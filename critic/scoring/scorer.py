@@ -1,0 +1,145 @@
+"""Scoring records with critics and a judge, many at a time.
+
+A record becomes a :class:`~critic.messages.Task` (``input``, with ``target``
+as its reference) and a round-1 :class:`~critic.messages.Draft` (``output``);
+every critic reviews it concurrently through :func:`~critic.agents.critic_handler`
+(so a critic that raises or times out is an unscored critique, as in a
+session), then the judge decides. The default judge is a
+:class:`~critic.judge.ThresholdJudge` with ``max_rounds=1``: accept or discard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from critic.agents import Critic, Judge, critic_handler
+from critic.judge import ThresholdJudge
+from critic.messages import (
+    Critique,
+    Draft,
+    Envelope,
+    JudgeRequest,
+    ModelCall,
+    ReviewRequest,
+    Task,
+    Usage,
+    topic,
+)
+from critic.scoring.records import ScoreRecord
+from critic.scoring.results import ResultFile, ResultVerdict, RoleScore, ScoreResult
+
+#: Called after each result is written: (result, records done, records with a failed role).
+OnResult = Callable[[ScoreResult, int, int], None]
+
+
+@dataclass
+class Scorer:
+    """Scores one record at a time; call :meth:`score` from as many tasks as you like."""
+
+    critics: Sequence[Critic]
+    judge: Judge
+
+    async def _review(
+        self, critic: Critic, request: ReviewRequest, record_id: str
+    ) -> tuple[Critique, list[ModelCall]]:
+        calls: list[ModelCall] = []
+
+        async def record(call: ModelCall) -> None:
+            calls.append(call)
+
+        envelope = Envelope(
+            session=record_id, topic=topic("score", "review", critic.name), sender="scorer",
+            payload=request,
+        )
+        reply = await critic_handler(critic)(envelope, record)
+        assert isinstance(reply, Critique)
+        if calls:  # the critique carries the cost of making it, as on the bus
+            reply = reply.model_copy(update={
+                "usage": sum((c.usage for c in calls), Usage()),
+                "latency": sum(c.latency for c in calls),
+            })
+        return reply, calls
+
+    async def score(self, item: ScoreRecord) -> ScoreResult:
+        start = anyio.current_time()
+        task = Task(prompt=item.input, reference=None if item.target is None else str(item.target))
+        draft = Draft(round=1, text=item.output)
+        critiques: dict[str, Critique] = {}
+
+        async def one(critic: Critic) -> None:
+            request = ReviewRequest(task=task, draft=draft, role=critic.name)
+            critiques[critic.name], _ = await self._review(critic, request, item.id)
+
+        async with anyio.create_task_group() as tg:
+            for critic in self.critics:
+                tg.start_soon(one, critic)
+        ordered = tuple(critiques[c.name] for c in self.critics)
+        judge_calls: list[ModelCall] = []
+
+        async def record(call: ModelCall) -> None:
+            judge_calls.append(call)
+
+        verdict = await self.judge.judge(JudgeRequest(task=task, draft=draft, critiques=ordered),
+                                         record)
+        usage = sum((c.usage for c in ordered), sum((c.usage for c in judge_calls), Usage()))
+        return ScoreResult(
+            id=item.id,
+            critiques={c.role: RoleScore(
+                status=c.status, score=c.score, raw_score=c.raw_score, problems=c.problems,
+                suggestion=c.suggestion, error=c.error, usage=c.usage, latency=c.latency,
+            ) for c in ordered},
+            verdict=ResultVerdict(judge=self.judge.name, decision=verdict.decision,
+                                  reason=verdict.reason, aggregate=verdict.aggregate),
+            usage=usage, latency=anyio.current_time() - start, target=item.target,
+            metadata=item.metadata,
+        )
+
+
+def default_judge(accept_at: float = 0.8) -> ThresholdJudge:
+    """One round, so every verdict is accept or discard."""
+    return ThresholdJudge(accept_at=accept_at, max_rounds=1)
+
+
+async def score_all(
+    scorer: Scorer,
+    records: Iterable[ScoreRecord],
+    out: ResultFile,
+    *,
+    concurrency: int = 4,
+    on_result: OnResult | None = None,
+) -> int:
+    """Score every record not already in ``out``, ``concurrency`` at a time.
+
+    Each result is written (and flushed) the moment it is ready, so the file
+    is in completion order. Cancelling stops cleanly: records in flight are
+    dropped unwritten, every line already written stays whole. Returns how
+    many results were written.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    limiter = anyio.CapacityLimiter(concurrency)
+    written = failed = 0
+
+    async def one(item: ScoreRecord) -> None:
+        nonlocal written, failed
+        try:
+            result = await scorer.score(item)
+        finally:
+            limiter.release_on_behalf_of(item.id)
+        out.write(result)
+        written += 1
+        failed += result.failed
+        if on_result is not None:
+            on_result(result, written, failed)
+
+    async with anyio.create_task_group() as tg:
+        for item in records:
+            if item.id in out.done:
+                continue
+            # Acquired before starting the task: at most `concurrency` tasks exist at once.
+            await limiter.acquire_on_behalf_of(item.id)
+            tg.start_soon(one, item)
+    return written
