@@ -223,7 +223,7 @@ def main() -> None:
     args = arguments(__doc__.splitlines()[0])
     if args.quick:
         inst = anyio.run(instant, 3, 10)
-        real = anyio.run(on_model, 1, 24, 96, 2)
+        real = anyio.run(on_model, 1, 24, 160, 1)  # a smoke check: one round
     else:
         inst = anyio.run(instant, 7, 40)
         real = anyio.run(on_model, 3, 96, 128, ROUNDS)
