@@ -28,6 +28,14 @@ def last_error():
     return "%s: %s" % (kind.__name__, exc) if str(exc) else kind.__name__
 
 
+def load_error():
+    # Only the solution's frames: the runner's own are noise to a model.
+    kind, exc, tb = sys.exc_info()
+    frames = [f for f in traceback.extract_tb(tb) if f.filename == "solution.py"]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(kind, exc)
+    return "".join(lines)
+
+
 def on_alarm(*_):
     raise TimeoutError("took longer than %d s" % per_case)
 
@@ -40,7 +48,7 @@ try:
     signal.alarm(0)
 except BaseException:
     signal.alarm(0)
-    emit(load=traceback.format_exc(limit=-4))
+    emit(load=load_error())
     sys.exit(0)
 if cfg.get("entry_point"):
     if not callable(ns.get(cfg["entry_point"])):

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # critic.kinds registers this module's factory
     from critic.kinds import CriticContext
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+_LONE_FENCE = re.compile(r"^\s*```[A-Za-z0-9_+-]*\s*$")
 _PATH = re.compile(r'File "/[^"]*/(critic-sandbox-[^/"]+)/([^"]+)"')
 _LIMIT_TEXT = {
     "wall_time": "did not finish within {wall:g} s (killed)",
@@ -34,7 +35,10 @@ def extract_code(draft: str) -> str:
     """The Python in a draft: its fenced code blocks joined (python or untagged), else all."""
     blocks = [body for lang, body in _FENCE.findall(draft)
               if lang.lower() in ("", "python", "py", "python3")]
-    return "\n\n".join(b.rstrip() for b in blocks) + "\n" if blocks else draft
+    if blocks:
+        return "\n\n".join(b.rstrip() for b in blocks) + "\n"
+    # Small models often open or close a fence without its partner.
+    return "\n".join(line for line in draft.splitlines() if not _LONE_FENCE.match(line)) + "\n"
 
 
 def trim_traceback(stderr: str, *, lines: int = 12, chars: int = 1200) -> str:

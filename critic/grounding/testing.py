@@ -37,6 +37,7 @@ from critic.structured import Recorder
 if TYPE_CHECKING:
     from critic.kinds import CriticContext
 
+_IMPORT = re.compile(r"^(import\s+\w|from\s+[\w.]+\s+import\s)")
 _DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
 
 
@@ -177,6 +178,12 @@ def entry_point_of(text: str) -> str | None:
     return names[-1] if names else None
 
 
+def prelude_of(prompt: str) -> str:
+    """The prompt's top-level imports: a HumanEval draft may rely on them (``List``)."""
+    lines = [line for line in prompt.splitlines() if _IMPORT.match(line)]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def suite_for(task: Task, *, entry_point: str | None = None) -> Suite:
     """The tests a task carries: ``tests``, then a test-like ``reference``, then its prompt."""
     entry = entry_point or entry_point_of(task.prompt)
@@ -273,7 +280,8 @@ class UnitTestCritic:
     async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
         entry = self.role.spec.options.get("entry_point")
         suite = suite_for(request.task, entry_point=entry if isinstance(entry, str) else None)
-        report = await run_suite(extract_code(request.draft.text), suite,
+        code = prelude_of(request.task.prompt) + extract_code(request.draft.text)
+        report = await run_suite(code, suite,
                                  limits=self.limits, per_case=self.per_case)
         failing = [c for c in report.cases if not c.passed]
         problems: list[str] = []
