@@ -1,0 +1,208 @@
+"""Scoring in-process: volume, concurrency, failures, resume and cancellation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+import pytest
+
+from critic.agents import LLMCritic
+from critic.backends.base import Completion, GenerationParams, JsonSchema
+from critic.errors import TranscriptError
+from critic.judge import ThresholdJudge
+from critic.messages import ChatMessage, Draft, Envelope, Outcome, Task, Usage
+from critic.roles import RoleRegistry
+from critic.scoring import (
+    ResultFile,
+    ScoreConfig,
+    Scorer,
+    ScoreRecord,
+    read_results,
+    score_all,
+    score_file,
+)
+from critic.transcript import TranscriptHeader, TranscriptWriter
+from tests.scoring.critics import LengthCritic, length_kinds, length_registry
+
+pytestmark = pytest.mark.anyio
+
+
+def write_records(path: Path, n: int, *, start: int = 0) -> Path:
+    with path.open("w") as fh:
+        for i in range(start, start + n):
+            fh.write(json.dumps({"id": f"r{i}", "input": "say something", "output": "x" * (i % 15),
+                                 "metadata": {"i": i}}) + "\n")
+    return path
+
+
+def config(tmp_path: Path, **values: object) -> ScoreConfig:
+    base: dict[str, object] = {
+        "input": tmp_path / "in.jsonl", "output": tmp_path / "out.jsonl", "roles": ("length",),
+        # A model that cannot exist: any attempt to load one fails the test.
+        "model": str(tmp_path / "no-such-model.gguf"),
+    }
+    return ScoreConfig.parse(**{**base, **values})
+
+
+async def test_a_thousand_records_with_a_model_free_role(tmp_path: Path) -> None:
+    write_records(tmp_path / "in.jsonl", 1000)
+    report = await score_file(config(tmp_path, concurrency=16), kinds=length_kinds(),
+                              registry=length_registry("length"))
+    assert (report.total, report.written, report.skipped) == (1000, 1000, 0)
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert len(lines) == 1000
+    results = read_results(tmp_path / "out.jsonl")
+    assert len({r.id for r in results}) == 1000
+    by_id = {r.id: r for r in results}
+    r12 = by_id["r12"]  # output of 12 characters: score 1.0, accepted
+    assert r12.critiques["length"].score == 1.0 and r12.verdict.decision == "accept"
+    assert r12.metadata == {"i": 12}
+    r3 = by_id["r3"]
+    assert r3.critiques["length"].score == pytest.approx(0.3)
+    assert r3.verdict.decision == "discard" and r3.critiques["length"].problems == ("too short",)
+
+
+async def test_failed_critic_is_recorded_and_the_judge_cannot_accept(tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text(
+        json.dumps({"id": "x", "input": "t", "output": "BOOM"}) + "\n"
+        + json.dumps({"id": "y", "input": "t", "output": "long enough answer"}) + "\n"
+    )
+    await score_file(config(tmp_path, roles=("a", "b")), kinds=length_kinds(),
+                     registry=length_registry("a", "b"))
+    by_id = {r.id: r for r in read_results(tmp_path / "out.jsonl")}
+    failed = by_id["x"]
+    assert failed.failed and failed.critiques["a"].status == "error"
+    assert "RuntimeError: cannot review this" in (failed.critiques["a"].error or "")
+    assert failed.verdict.decision == "discard" and failed.verdict.aggregate is None
+    assert not by_id["y"].failed and by_id["y"].verdict.decision == "accept"
+
+
+async def test_slow_critic_times_out_as_unscored(tmp_path: Path) -> None:
+    scorer = Scorer([LengthCritic("slow", timeout=0.05, sleep=5.0), LengthCritic("quick")],
+                    ThresholdJudge(max_rounds=1))
+    result = await scorer.score(ScoreRecord(id="1", input="t", output="abcdefghijk"))
+    assert result.critiques["slow"].status == "timeout"
+    assert result.critiques["quick"].score == 1.0
+    assert result.verdict.decision == "accept" and result.verdict.aggregate == 1.0
+
+
+class LimitedBackend:
+    """A model server that serves at most ``capacity`` requests at once, each taking ``latency``."""
+
+    name = "limited"
+
+    def __init__(self, capacity: int, latency: float) -> None:
+        self.limiter = anyio.Semaphore(capacity)
+        self.latency = latency
+        self.in_flight = self.max_in_flight = 0
+        self.outstanding = self.max_outstanding = 0
+
+    async def complete(self, messages: Sequence[ChatMessage], params: GenerationParams,
+                       schema: JsonSchema | None = None) -> Completion:
+        self.outstanding += 1
+        self.max_outstanding = max(self.max_outstanding, self.outstanding)
+        async with self.limiter:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                await anyio.sleep(self.latency)
+            finally:
+                self.in_flight -= 1
+                self.outstanding -= 1
+        text = '{"score": 7, "problems": [], "suggestion": "none"}'
+        return Completion(text=text, usage=Usage(prompt_tokens=10, completion_tokens=5),
+                          latency=self.latency)
+
+
+@pytest.mark.parametrize(("concurrency", "expected"), [(1, 1), (2, 2), (4, 4), (8, 4)])
+async def test_requests_in_flight_grow_with_concurrency_up_to_capacity(
+    tmp_path: Path, concurrency: int, expected: int
+) -> None:
+    backend = LimitedBackend(capacity=4, latency=0.02)
+    critic = LLMCritic(RoleRegistry(include_plugins=False, env_path="").get("correctness"), backend)
+    records = [ScoreRecord(id=str(i), input="t", output="o") for i in range(16)]
+    with ResultFile(tmp_path / "out.jsonl") as out:
+        written = await score_all(Scorer([critic], ThresholdJudge(max_rounds=1)), records, out,
+                                  concurrency=concurrency)
+    assert written == 16
+    assert backend.max_in_flight == expected
+    assert backend.max_outstanding == concurrency  # the scorer offers exactly C requests at once
+    results = read_results(tmp_path / "out.jsonl")
+    assert all(r.critiques["correctness"].score == pytest.approx(6 / 9) for r in results)
+    assert all(r.usage == Usage(prompt_tokens=10, completion_tokens=5) for r in results)
+
+
+async def test_resume_drops_a_torn_line_and_scores_only_the_rest(tmp_path: Path) -> None:
+    write_records(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "out.jsonl"
+    await score_file(config(tmp_path, limit=5), kinds=length_kinds(),
+                     registry=length_registry("length"))
+    before = out.read_bytes()
+    torn = b'{"format":1,"id":"r5","critiques":{"len'
+    out.write_bytes(before + torn)
+    report = await score_file(config(tmp_path, resume=True), kinds=length_kinds(),
+                              registry=length_registry("length"))
+    assert (report.skipped, report.written, report.torn_bytes) == (5, 15, len(torn))
+    data = out.read_bytes()
+    assert data.startswith(before)  # nothing already written was lost or changed
+    ids = [json.loads(line)["id"] for line in data.decode().splitlines()]
+    assert sorted(ids) == sorted(f"r{i}" for i in range(20))
+
+
+async def test_existing_output_needs_resume_or_overwrite(tmp_path: Path) -> None:
+    write_records(tmp_path / "in.jsonl", 2)
+    (tmp_path / "out.jsonl").write_text("keep me\n")
+    with pytest.raises(TranscriptError, match="already exists; use --resume"):
+        await score_file(config(tmp_path), kinds=length_kinds(), registry=length_registry("length"))
+    with pytest.raises(TranscriptError, match=r"out.jsonl:1: not a score result"):
+        await score_file(config(tmp_path, resume=True), kinds=length_kinds(),
+                         registry=length_registry("length"))
+    assert (tmp_path / "out.jsonl").read_text() == "keep me\n"
+
+
+async def test_cancelling_leaves_only_whole_lines(tmp_path: Path) -> None:
+    records = [ScoreRecord(id=str(i), input="t", output="o" * i) for i in range(200)]
+    out_path = tmp_path / "out.jsonl"
+    with ResultFile(out_path) as out, anyio.move_on_after(0.3):
+        await score_all(Scorer([LengthCritic("len", sleep=0.01)], ThresholdJudge(max_rounds=1)),
+                        records, out, concurrency=8)
+    results = read_results(out_path)
+    assert 0 < len(results) < 200
+    assert out_path.read_bytes().endswith(b"\n")
+    with ResultFile(out_path, resume=True) as out:
+        await score_all(Scorer([LengthCritic("len")], ThresholdJudge(max_rounds=1)), records, out)
+    assert sorted(int(r.id) for r in read_results(out_path)) == list(range(200))
+
+
+async def test_skip_invalid_writes_the_errors_file(tmp_path: Path) -> None:
+    write_records(tmp_path / "in.jsonl", 3)
+    with (tmp_path / "in.jsonl").open("a") as fh:
+        fh.write('{"id": "r0", "input": "t", "output": "dup"}\nnot json\n')
+    report = await score_file(config(tmp_path, skip_invalid=True), kinds=length_kinds(),
+                              registry=length_registry("length"))
+    assert (report.written, report.invalid) == (3, 2)
+    errors = [json.loads(x) for x in (tmp_path / "out.jsonl.errors.jsonl").read_text().splitlines()]
+    assert [e["line"] for e in errors] == [4, 5]
+    assert "duplicate id 'r0'" in errors[0]["error"] and "invalid JSON" in errors[1]["error"]
+
+
+async def test_a_transcript_final_draft_is_scored(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    draft = Draft(round=2, text="a final answer")
+    with TranscriptWriter(path, TranscriptHeader(session="s1")) as writer:
+        for payload in (
+            Task(prompt="write something", reference="ref"),
+            Outcome(session="s1", decision="accept", reason="good", stop="accepted", draft=draft,
+                    score=0.9, rounds=2, verdicts=()),
+        ):
+            writer.write(Envelope(session="s1", topic="critic.s1.x", sender="session",
+                                  payload=payload))
+    await score_file(config(tmp_path, input=path), kinds=length_kinds(),
+                     registry=length_registry("length"))
+    (result,) = read_results(tmp_path / "out.jsonl")
+    assert result.id == "s1" and result.target == "ref"
+    assert result.critiques["length"].raw_score == len("a final answer")
+    assert result.metadata["decision"] == "accept"
