@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from critic.agents import Critic, LLMGenerator
 from critic.backends import ModelPool
 from critic.backends.base import GenerationParams
+from critic.backends.options import ModelOptions
 from critic.bus.nats import check_bus_url, open_bus
 from critic.errors import ConfigError
 from critic.judge import ThresholdJudge
@@ -45,6 +46,8 @@ class RunConfig(BaseModel):
     tests: str | None = None
     """Tests for grounded critics (doctest examples, asserts or HumanEval's ``check``)."""
     reference: str | None = None
+    models: ModelOptions = ModelOptions()
+    """HTTP limits and the response cache for every model the session opens."""
 
     @field_validator("task")
     @classmethod
@@ -105,7 +108,7 @@ async def run_critique(
     """Run one session as configured; every input is checked before any model runs."""
     registry = registry or RoleRegistry(extra_dirs=config.roles_dirs)
     roles = [registry.get(name) for name in config.roles]
-    pool = ModelPool(config.model)
+    pool = ModelPool(config.model, config.models)
     try:
         model = pool.get()
         generator = LLMGenerator(

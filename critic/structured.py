@@ -88,6 +88,8 @@ async def call_model(
             agent=agent, backend=backend.name, model=backend.name, messages=tuple(messages),
             params=record_params, json_schema=schema_text, completion=None,
             status="error", error=str(exc),
+            # Backends that retry (HTTP) say how many attempts the failure took.
+            attempts=getattr(exc, "attempts", 1),
         ))
         raise
     await record(ModelCall(

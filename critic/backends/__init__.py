@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from critic.backends.base import Backend, Completion, GenerationParams, JsonSchema, Model
-from critic.errors import ConfigError
+
+if TYPE_CHECKING:
+    from critic.backends.cache import ResponseCache
+    from critic.backends.openai import HttpOptions
+    from critic.backends.options import ModelOptions
 
 
-def open_model(spec: str | None, **options: Any) -> Model:
+def open_model(spec: str | None, *, http: HttpOptions | None = None, **options: Any) -> Model:
     """The model named by ``spec``: a GGUF path, an http(s) URL, or None for the default.
 
     Local files are checked now, so a bad path fails before any session starts.
+    ``http`` sets the limits of an HTTP model (connections, retries).
     """
     if spec is None or spec == "":
         from critic.backends.llama_cpp import LlamaCppModel
 
         return LlamaCppModel.default(**options)
     if spec.startswith(("http://", "https://")):
-        raise ConfigError(f"HTTP models are not supported yet: {spec}")
+        from critic.backends.openai import OpenAIModel
+
+        return OpenAIModel.from_spec(spec, options=http)
     from critic.backends.llama_cpp import LlamaCppModel
 
     return LlamaCppModel(Path(spec).expanduser(), **options)
@@ -29,21 +36,40 @@ class ModelPool:
     """Opens each distinct model spec once, on first use; agents get their own backend from it.
 
     Roles that need no model never ask, so nothing is loaded for them.
+    ``options`` (HTTP limits, response cache) apply to every model it opens;
+    all models share one cache file, keyed by each model's identity.
     """
 
-    def __init__(self, default: str | None) -> None:
+    def __init__(self, default: str | None, options: ModelOptions | None = None) -> None:
         self.default = default
+        self.options = options
         self._models: dict[str | None, Model] = {}
+        self._cache: ResponseCache | None = None
 
     def get(self, spec: str | None = None) -> Model:
         key = spec if spec is not None else self.default
         if key not in self._models:
-            self._models[key] = open_model(key)
+            self._models[key] = self._open(key)
         return self._models[key]
+
+    def _open(self, spec: str | None) -> Model:
+        if self.options is None:
+            return open_model(spec)
+        model = open_model(spec, http=self.options.http())
+        if self.options.cache is None:
+            return model
+        from critic.backends.cache import CachedModel, ResponseCache
+
+        if self._cache is None:
+            self._cache = ResponseCache(self.options.cache)
+        return CachedModel(model, self._cache, offline=self.options.offline,
+                           cache_sampled=self.options.cache_sampled)
 
     async def aclose(self) -> None:
         for model in self._models.values():
             await model.aclose()
+        if self._cache is not None:
+            self._cache.close()
 
 
 __all__ = [

@@ -10,7 +10,9 @@ import anyio
 import typer
 from rich.console import Console
 
+from critic.backends.options import ModelOptions
 from critic.commands import app
+from critic.commands.model_options import CacheFile, MaxAttempts, MaxConnections, Offline
 from critic.display import SessionView
 from critic.errors import ConfigError
 from critic.runner import RunConfig, run_critique
@@ -46,6 +48,10 @@ def run(
     )] = None,
     reference: Annotated[str | None, typer.Option(
         help="Reference answer or tests, given to critics with the task.")] = None,
+    max_connections: MaxConnections = 4,
+    max_attempts: MaxAttempts = 5,
+    cache: CacheFile = None,
+    offline: Offline = False,
 ) -> None:
     """Run one critique session and show it live (or print the Outcome with --json)."""
     config = RunConfig.parse(
@@ -54,6 +60,8 @@ def run(
         patience=patience, model=model, seed=seed, temperature=temperature,
         max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()), judge=judge,
         bus=bus, tests=read_tests(tests), reference=reference,
+        models=ModelOptions.parse(max_connections=max_connections, max_attempts=max_attempts,
+                                  cache=cache, offline=offline),
     )
     view = None if json_out else SessionView(Console(highlight=False))
     outcome = anyio.run(lambda: run_critique(
