@@ -120,6 +120,13 @@ def _server_message(response: httpx.Response) -> str:
     return json.dumps(body)[:300]
 
 
+def _rejects_json_schema(response: httpx.Response) -> bool:
+    """A refusal naming the format: 400/422, or 500 from llama-cpp-python's
+    server, which answers its own request validation errors with 500."""
+    return response.status_code in (400, 422, 500) and (
+        "json_schema" in response.text or "response_format" in response.text)
+
+
 @dataclass
 class _Wait:
     """Backoff with full jitter, replaced by the server's Retry-After when it sent one."""
@@ -223,17 +230,16 @@ class OpenAIModel:
                 raise _Transient(f"{where}: timed out ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
                 raise _Transient(f"{where}: {type(exc).__name__}: {exc}") from exc
+        if schema is not None and not self.json_object_only and _rejects_json_schema(response):
+            # Servers without the `json_schema` format get `json_object` with
+            # the schema (llama.cpp's and vLLM's extension), once per model.
+            self.json_object_only = True
+            return await self._attempt(agent, messages, params, schema)
         if response.status_code == 429 or response.status_code >= 500:
             raise _Transient(
                 f"{where}: HTTP {response.status_code}: {_server_message(response)}",
                 _retry_after(response),
             )
-        if (response.status_code in (400, 422) and schema is not None
-                and not self.json_object_only):
-            # Servers that reject the `json_schema` format (llama-cpp-python's
-            # answers 422) get `json_object` with the schema, once per model.
-            self.json_object_only = True
-            return await self._attempt(agent, messages, params, schema)
         if response.status_code >= 400:
             raise ModelError(
                 f"{where}: HTTP {response.status_code}: {_server_message(response)}")
