@@ -26,7 +26,8 @@ err = Console(stderr=True, highlight=False)
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes become one line on stderr and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code instead of raising.
+        code = app(args=argv, standalone_mode=False)
     except CriticError as exc:
         err.print(f"[bold red]error:[/bold red] {exc}", soft_wrap=True)
         return 2
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         err.print(f"[bold red]error:[/bold red] {exc.format_message()}", soft_wrap=True)
         return exc.exit_code
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
