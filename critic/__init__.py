@@ -69,6 +69,18 @@ from critic.roles import (
     load_role_file,
 )
 from critic.runner import RunConfig, run_critique
+from critic.scoring import (
+    ScoreConfig,
+    Scorer,
+    ScoreRecord,
+    ScoreReport,
+    ScoreResult,
+    Summary,
+    read_records,
+    read_results,
+    score_file,
+    summarize,
+)
 from critic.session import RemoteCritic, Session, serve_critic
 from critic.structured import complete_structured
 from critic.templates import PromptLibrary
@@ -128,9 +140,15 @@ __all__ = [
     "RoleRegistry",
     "RoleSpec",
     "RunConfig",
+    "ScoreConfig",
+    "ScoreRecord",
+    "ScoreReport",
+    "ScoreResult",
+    "Scorer",
     "ScriptedModel",
     "Session",
     "Subscription",
+    "Summary",
     "Task",
     "TextAnswer",
     "ThresholdJudge",
@@ -149,9 +167,13 @@ __all__ = [
     "load_role_dir",
     "load_role_file",
     "open_model",
+    "read_records",
+    "read_results",
     "read_transcript",
     "run_critique",
     "run_debate",
+    "score_file",
     "serve",
     "serve_critic",
+    "summarize",
 ]
