@@ -37,6 +37,15 @@ from critic.errors import (
     ModelError,
     TranscriptError,
 )
+from critic.grounding import (
+    HumanCritic,
+    PythonExecCritic,
+    SandboxLimits,
+    SandboxResult,
+    UnitTestCritic,
+    run_check_tests,
+    run_python,
+)
 from critic.judge import ThresholdJudge, aggregate
 from critic.kinds import CriticContext
 from critic.llm_judge import JudgeOutput, LLMJudge, build_judge
@@ -114,6 +123,7 @@ __all__ = [
     "Envelope",
     "GenerationParams",
     "Generator",
+    "HumanCritic",
     "Judge",
     "JudgeOutput",
     "JudgeRequest",
@@ -133,6 +143,7 @@ __all__ = [
     "OptionAnswer",
     "Outcome",
     "PromptLibrary",
+    "PythonExecCritic",
     "RemoteCritic",
     "ReviewRequest",
     "Role",
@@ -140,6 +151,8 @@ __all__ = [
     "RoleRegistry",
     "RoleSpec",
     "RunConfig",
+    "SandboxLimits",
+    "SandboxResult",
     "ScoreConfig",
     "ScoreRecord",
     "ScoreReport",
@@ -156,6 +169,7 @@ __all__ = [
     "TranscriptError",
     "TranscriptHeader",
     "TranscriptWriter",
+    "UnitTestCritic",
     "Usage",
     "Verdict",
     "aggregate",
@@ -170,8 +184,10 @@ __all__ = [
     "read_records",
     "read_results",
     "read_transcript",
+    "run_check_tests",
     "run_critique",
     "run_debate",
+    "run_python",
     "score_file",
     "serve",
     "serve_critic",
