@@ -20,7 +20,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from critic.backends.options import ModelOptions
 from critic.commands import app
+from critic.commands.model_options import CacheFile, MaxAttempts, MaxConnections, Offline
 from critic.commands.summarize import show_summary
 from critic.scoring.job import ScoreConfig, score_file
 from critic.scoring.results import ScoreResult, read_results
@@ -93,7 +95,8 @@ def score(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     limit: Annotated[int | None, typer.Option(help="Score only the first N records.")] = None,
     model: Annotated[str | None, typer.Option(
-        help="GGUF path (default: SmolLM2) for roles that use a model.")] = None,
+        help="GGUF path or http(s) URL of an OpenAI-compatible server, for roles that use a "
+        "model. Default: SmolLM2.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for every model call.")] = 0,
     roles_dir: Annotated[list[Path] | None, typer.Option(
         "--roles-dir", help="Extra folder of TOML roles (repeatable).")] = None,
@@ -106,12 +109,18 @@ def score(
         help="Pass mark for the summary's kappa between roles.")] = 0.5,
     json_out: Annotated[bool, typer.Option(
         "--json", help="With --summary: print it as JSON.")] = False,
+    max_connections: MaxConnections = 4,
+    max_attempts: MaxAttempts = 5,
+    cache: CacheFile = None,
+    offline: Offline = False,
 ) -> None:
     """Score existing outputs; results are appended in completion order as each finishes."""
     config = ScoreConfig.parse(
         input=input, output=output, roles=tuple(role), judge=judge, accept_at=accept_at,
         concurrency=concurrency, resume=resume, overwrite=overwrite, limit=limit, model=model,
         seed=seed, roles_dirs=tuple(roles_dir or ()), skip_invalid=skip_invalid, errors=errors,
+        models=ModelOptions.parse(max_connections=max_connections, max_attempts=max_attempts,
+                                  cache=cache, offline=offline),
     )
     err = Console(stderr=True, highlight=False)
     progress = ScoreProgress(err)

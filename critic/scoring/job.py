@@ -11,6 +11,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from critic.backends import ModelPool
+from critic.backends.options import ModelOptions
 from critic.errors import ConfigError, TranscriptError
 from critic.kinds import CriticKinds
 from critic.llm_judge import build_judge
@@ -39,6 +40,8 @@ class ScoreConfig(BaseModel):
     overwrite: bool = False
     limit: int | None = Field(default=None, ge=1)
     model: str | None = None
+    models: ModelOptions = ModelOptions()
+    """HTTP limits and the response cache (``--max-connections``, ``--cache``, ``--offline``)."""
     seed: int = 0
     roles_dirs: tuple[Path, ...] = ()
     skip_invalid: bool = False
@@ -111,7 +114,7 @@ async def score_file(
         except OSError as exc:
             raise TranscriptError(f"cannot write {config.errors_path}: {exc.strerror}") from exc
     records = found.records[: config.limit] if config.limit else found.records
-    pool = ModelPool(config.model)
+    pool = ModelPool(config.model, config.models)
     try:
         critics, _ = build_critics(roles, pool, seed=config.seed, kinds=kinds)
         judge = build_judge(config.judge, registry, pool, default_judge(config.accept_at),

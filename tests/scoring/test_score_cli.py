@@ -163,10 +163,10 @@ def test_llm_role_on_smollm2(tmp_path: Path, model_path: Path) -> None:
         json.dumps({"id": "good", "input": "What is 2 + 2?", "output": "4", "target": "pass"}) + "\n"
         + json.dumps({"id": "bad", "input": "What is 2 + 2?", "output": "5", "target": "fail"})
         + "\n")
-    out = tmp_path / "out.jsonl"
-    result = critic("score", str(source), "-o", str(out), "--role", "quick-correctness",
-                    "--roles-dir", str(roles), "--concurrency", "2", "--summary", "--json",
-                    timeout=300)
+    out, cache = tmp_path / "out.jsonl", tmp_path / "cache.sqlite"
+    args = ["score", str(source), "--role", "quick-correctness", "--roles-dir", str(roles),
+            "--concurrency", "2", "--cache", str(cache)]
+    result = critic(*args, "-o", str(out), "--summary", "--json", timeout=300)
     assert result.returncode == 0, result.stderr
     results = {r.id: r for r in read_results(out)}
     assert set(results) == {"good", "bad"}
@@ -180,3 +180,10 @@ def test_llm_role_on_smollm2(tmp_path: Path, model_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["roles"]["quick-correctness"]["scored"] == 2
     assert summary["judge_vs_target"]["n"] == 2
+    # Scored again from the response cache alone: the same critiques, no model call made.
+    replayed = critic(*args, "--offline", "-o", str(tmp_path / "again.jsonl"), timeout=120)
+    assert replayed.returncode == 0, replayed.stderr
+    again = {r.id: r for r in read_results(tmp_path / "again.jsonl")}
+    for key, r in results.items():
+        assert again[key].critiques["quick-correctness"].score == r.critiques["quick-correctness"].score
+        assert again[key].verdict.decision == r.verdict.decision
