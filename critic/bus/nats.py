@@ -98,6 +98,8 @@ class _WorkSubscription:
 
     async def _settle(self, ack: bool) -> None:
         msg, self._held = self._held, None
+        if ack and self._held_id is not None and self._held_id not in self._bus._replies:
+            self._bus._remember(self._held_id, None)
         if self._keepalive is not None:
             self._keepalive.cancel()
             self._keepalive = None
@@ -106,8 +108,6 @@ class _WorkSubscription:
         with contextlib.suppress(Exception):  # a lost ack only means a redelivery
             if ack:
                 await msg.ack()
-                if self._held_id is not None:
-                    self._bus._remember(self._held_id)
             else:
                 await msg.nak()
 
@@ -134,10 +134,15 @@ class _WorkSubscription:
                 continue
             for msg in msgs:
                 envelope = ENVELOPE_ADAPTER.validate_json(msg.data)
-                if self._bus._seen_before(envelope.id):
+                if envelope.id in self._bus._replies:  # answered already: answer again
+                    reply = self._bus._replies[envelope.id]
                     with contextlib.suppress(Exception):
+                        if reply is not None:
+                            await self._bus._nc.publish(
+                                reply.topic, ENVELOPE_ADAPTER.dump_json(reply))
                         await msg.ack()
                     continue
+                self._bus._taken[envelope.id] = None
                 self._held, self._held_id = msg, envelope.id
                 self._keepalive = anyio.CancelScope()
                 self._tg.start_soon(self._keep_alive, msg, self._keepalive)
@@ -172,7 +177,11 @@ class NatsBus:
         self._closed = False
         self._sends: set[MemoryObjectSendStream[Envelope]] = set()
         self._work: set[_WorkSubscription] = set()
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        # Work taken by this bus's subscriptions, and the reply (None: none) to each
+        # finished one, so a redelivery is answered again instead of done again.
+        self._taken: dict[str, None] = {}
+        self._replies: OrderedDict[str, Envelope | None] = OrderedDict()
+        self.reconnects = 0
 
     @classmethod
     async def connect(
@@ -197,11 +206,17 @@ class NatsBus:
         async def quiet(*_: object) -> None:  # nats-py logs and re-raises otherwise
             return None
 
+        made: list[NatsBus] = []
+
+        async def reconnected() -> None:
+            for bus in made:
+                bus.reconnects += 1
+
         try:
             nc = await nats.connect(
                 url, connect_timeout=connect_timeout, allow_reconnect=True,
                 max_reconnect_attempts=-1, reconnect_time_wait=reconnect_wait,
-                error_cb=quiet, name="critic",
+                error_cb=quiet, reconnected_cb=reconnected, name="critic",
             )
         except Exception as exc:
             raise BusError(f"cannot reach the NATS server at {url}: {type(exc).__name__}: {exc}") from exc
@@ -220,15 +235,14 @@ class NatsBus:
             raise BusError(
                 f"JetStream is not available at {url} (start nats-server with -js): {exc}"
             ) from exc
-        return cls(nc, js, url, ack_wait=ack_wait, poll=poll)
+        made.append(cls(nc, js, url, ack_wait=ack_wait, poll=poll))
+        return made[0]
 
-    def _remember(self, envelope_id: str) -> None:
-        self._seen[envelope_id] = None
-        if len(self._seen) > _SEEN:
-            self._seen.popitem(last=False)
-
-    def _seen_before(self, envelope_id: str) -> bool:
-        return envelope_id in self._seen
+    def _remember(self, envelope_id: str, reply: Envelope | None) -> None:
+        self._taken.pop(envelope_id, None)
+        self._replies[envelope_id] = reply
+        if len(self._replies) > _SEEN:
+            self._replies.popitem(last=False)
 
     async def _retry(self, what: str, call: Any) -> Any:
         """Retry through a transient outage (the client is reconnecting meanwhile)."""
@@ -257,6 +271,9 @@ class NatsBus:
         if self._closed:
             raise BusError("publish on a closed bus")
         data = ENVELOPE_ADAPTER.dump_json(envelope)
+        parent = envelope.parent
+        if parent in self._taken and envelope.topic == f"critic.{envelope.session}.inbox.{parent}":
+            self._remember(parent, envelope)
         if durable:  # stored before anyone is told, so a crash cannot lose it
             headers = {"Nats-Msg-Id": envelope.id}
             await self._retry(
@@ -340,15 +357,35 @@ class NatsBus:
         try:
             await self._nc.flush()
             durable = is_work(envelope.topic) and await self._has_consumer(envelope.topic)
+            reconnects = self.reconnects
             await self._publish(envelope, durable=durable, reply="" if durable else reply_to)
             with anyio.fail_after(timeout):
-                await got.wait()
+                while not got.is_set():
+                    with anyio.move_on_after(self.poll):
+                        await got.wait()
+                    if self.reconnects != reconnects:
+                        # A reply sent while we were away is lost (core NATS): ask
+                        # again; a worker that already answered answers from its cache.
+                        reconnects = self.reconnects
+                        await self._resend(envelope, durable, reply_to, reconnects)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
         if nobody:
             raise BusError(f"nobody serves topic {envelope.topic!r}")
         return replies[0]
+
+    async def _resend(self, envelope: Envelope, durable: bool, reply_to: str, n: int) -> None:
+        if not durable:
+            await self._nc.publish(envelope.topic, ENVELOPE_ADAPTER.dump_json(envelope),
+                                   reply=reply_to)
+            return
+        headers = {"Nats-Msg-Id": f"{envelope.id}.{n}"}  # past the stream's dedup window
+        await self._retry(
+            f"publishing {envelope.topic}",
+            lambda: self._js.publish(WORK_PREFIX + envelope.topic,
+                                     ENVELOPE_ADAPTER.dump_json(envelope), headers=headers),
+        )
 
     async def aclose(self) -> None:
         if self._closed:
