@@ -86,3 +86,53 @@ class LlamaServer:
                 yield server
             finally:
                 server.stop()
+
+
+@dataclass
+class StubServer:
+    """benchmarks/_latency_server.py: an OpenAI-compatible stub that answers a valid
+    critique after ``latency`` seconds and counts requests (``stats()``)."""
+
+    process: subprocess.Popen[str]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def stats(self) -> dict[str, int]:
+        body = httpx.get(f"http://127.0.0.1:{self.port}/stats", timeout=5).json()
+        return {str(k): int(v) for k, v in body.items()}
+
+    @classmethod
+    @contextmanager
+    def running(cls, latency: float = 0.2, concurrency: int = 8) -> Iterator[StubServer]:
+        script = Path(__file__).parents[1] / "benchmarks" / "_latency_server.py"
+        process = subprocess.Popen(
+            [sys.executable, str(script), "--latency", str(latency),
+             "--concurrency", str(concurrency)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            assert process.stdout is not None
+            server = cls(process, int(process.stdout.readline()))  # it prints its port first
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    server.stats()
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            yield server
+        finally:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.kill(process.pid, signal.SIGKILL)
+                    process.wait()
+            if process.stdout is not None:
+                process.stdout.close()

@@ -184,7 +184,7 @@ class OpenAIModel:
     @property
     def identity(self) -> str:
         """What names this model in transcripts and cache keys (no secrets)."""
-        return f"openai:{self.base_url}#{self.model_name or ''}"
+        return f"openai:{self.base_url}" + (f"#{self.model_name}" if self.model_name else "")
 
     def backend(self, agent: str) -> OpenAIBackend:
         return OpenAIBackend(self, agent)

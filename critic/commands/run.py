@@ -14,7 +14,7 @@ from critic.backends.options import ModelOptions
 from critic.commands import app
 from critic.commands.model_options import CacheFile, MaxAttempts, MaxConnections, Offline
 from critic.display import SessionView
-from critic.errors import ConfigError
+from critic.errors import ConfigError, ModelError
 from critic.runner import RunConfig, run_critique
 
 
@@ -69,6 +69,8 @@ def run(
     ), backend="asyncio")
     if json_out:
         sys.stdout.write(outcome.model_dump_json() + "\n")
+    if offline and outcome.stop == "error":  # e.g. the generator's call was not cached
+        raise ModelError(outcome.reason)
 
 
 def read_tests(path: Path | None) -> str | None:
