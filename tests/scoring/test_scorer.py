@@ -11,8 +11,10 @@ import pytest
 
 from critic.agents import LLMCritic
 from critic.backends.base import Completion, GenerationParams, JsonSchema
+from critic.backends.scripted import ScriptedModel
 from critic.errors import TranscriptError
 from critic.judge import ThresholdJudge
+from critic.llm_judge import LLMJudge
 from critic.messages import ChatMessage, Draft, Envelope, Outcome, Task, Usage
 from critic.roles import RoleRegistry
 from critic.scoring import (
@@ -20,6 +22,7 @@ from critic.scoring import (
     ScoreConfig,
     Scorer,
     ScoreRecord,
+    default_judge,
     read_results,
     score_all,
     score_file,
@@ -206,3 +209,17 @@ async def test_a_transcript_final_draft_is_scored(tmp_path: Path) -> None:
     assert result.id == "s1" and result.target == "ref"
     assert result.critiques["length"].raw_score == len("a final answer")
     assert result.metadata["decision"] == "accept"
+
+
+async def test_a_judge_role_decides_within_the_one_round_rules() -> None:
+    role = RoleRegistry(include_plugins=False, env_path="").get("llm-judge")
+    model = ScriptedModel(default='{"reason": "the answer is off topic", "decision": "discard"}')
+    judge = LLMJudge(role, model.backend("llm-judge"), rules=default_judge())
+    result = await Scorer([LengthCritic("len")], judge).score(
+        ScoreRecord(id="1", input="t", output="long enough answer"))
+    assert result.critiques["len"].score == 1.0  # the rules alone would accept
+    assert result.verdict.judge == "llm-judge" and result.verdict.decision == "discard"
+    assert "off topic" in result.verdict.reason
+    (call,) = model.calls_of("llm-judge")
+    assert "long enough answer" in call.messages[-1].content
+    assert result.usage.completion_tokens > 0  # the judge's call is counted in the record's usage

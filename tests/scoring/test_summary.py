@@ -110,3 +110,15 @@ def test_plain_progress_lines_when_not_a_terminal() -> None:
     assert lines[0] == "resuming: 4 of 10 records already scored"
     assert lines[1].startswith("scored 1/6 (") and lines[2].endswith("failures 1")
     assert "ETA" in lines[2]
+
+
+def test_progress_bar_on_a_terminal() -> None:
+    out = StringIO()
+    progress = ScoreProgress(Console(file=out, force_terminal=True, width=120), every=0.0)
+    progress.start(6, 0)
+    for done in (1, 2):
+        progress(RESULTS[0], done, 1)
+    progress.stop()
+    text = out.getvalue()
+    assert "2/6" in text and "failures 1" in text and "ETA" in text
+    assert "scored 2/6" not in text  # the bar, not the plain lines
