@@ -6,8 +6,9 @@ Layers, outermost first:
   (only a downed loopback), and a PID namespace, so every process the snippet
   starts, including ones that daemonize, dies with it.
 - A launcher that sets rlimits (CPU, address space, file size, process count)
-  and, when we are root, drops to ``nobody``: root ignores RLIMIT_NPROC, and
-  ``nobody`` cannot write files outside its own temporary directory.
+  and, when we are root, drops to a fresh unprivileged uid per run: root
+  ignores RLIMIT_NPROC, the count is per uid (so concurrent runs do not share
+  it), and that uid can write nowhere but its own temporary directory.
 - ``python -I`` on the base interpreter (no venv site-packages), a minimal
   environment, a fresh temporary working directory removed afterwards.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -41,18 +43,28 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Limit = Literal["wall_time", "cpu_time", "memory", "file_size", "processes", "output"]
 
-_NOBODY = 65534
+# Unnamed uids, one per run; far above the ranges distributions hand out.
+_UID_BASE, _UID_SPAN = 3_000_000_000, 1_000_000
 NO_NETWORK_NOTE = "network not isolated on this machine (unshare unavailable)"
 
-# Runs as the sandbox's first process: limits, then privileges, then the snippet.
+# The sandbox's first process (PID 1 of its namespace) stays privileged, so the
+# program cannot kill it, and reports a fatal signal as 128 + N: `unshare` turns
+# a child's death by signal into a plain exit status 1.
 _LAUNCHER = """
 import json, os, resource, sys
 cfg = json.loads(sys.argv[1])
-for name, value in cfg["limits"].items():
-    resource.setrlimit(getattr(resource, name), tuple(value))
-if cfg["uid"] is not None:
-    os.setgroups([]); os.setgid(cfg["uid"]); os.setuid(cfg["uid"])
-os.execv(cfg["python"], [cfg["python"], "-I", *cfg["argv"]])
+pid = os.fork()
+if pid == 0:
+    try:
+        for name, value in cfg["limits"].items():
+            resource.setrlimit(getattr(resource, name), tuple(value))
+        if cfg["uid"] is not None:
+            os.setgroups([]); os.setgid(cfg["uid"]); os.setuid(cfg["uid"])
+        os.execv(cfg["python"], [cfg["python"], "-I", *cfg["argv"]])
+    finally:
+        os._exit(127)
+status = os.waitpid(pid, 0)[1]
+sys.exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
 """
 
 
@@ -75,7 +87,7 @@ class SandboxResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     exit_code: int | None
-    """The process's exit status; negative: killed by that signal; None: killed at wall time."""
+    """The program's exit status; 128 + N: killed by signal N; None: killed at wall time."""
     stdout: str
     stderr: str
     stdout_truncated: bool = False
@@ -83,6 +95,8 @@ class SandboxResult(BaseModel):
     duration: float
     limit: Limit | None = None
     network_isolated: bool
+    uid: int | None = None
+    """The unprivileged uid the program ran as (when we are root)."""
     files: dict[str, str] = Field(default_factory=dict)
     """Files asked for by ``read_back``, read from the working directory after the run."""
 
@@ -126,7 +140,7 @@ def _base_python() -> str:
 
 
 def _world_runnable(path: str) -> bool:
-    """Whether ``nobody`` can execute ``path`` (every folder above it searchable)."""
+    """Whether any user can execute ``path`` (every folder above it searchable)."""
     target = Path(path)
     try:
         if not target.stat().st_mode & 0o001:
@@ -137,7 +151,7 @@ def _world_runnable(path: str) -> bool:
 
 
 def _snippet_python(drop: bool) -> str:
-    """The interpreter the snippet runs on; when dropping to ``nobody`` it must be reachable."""
+    """The interpreter the snippet runs on; after dropping root it must be reachable."""
     base = _base_python()
     if not drop or _world_runnable(base):
         return base
@@ -165,9 +179,10 @@ async def _drain(stream: ByteReceiveStream | None, bound: int, out: bytearray) -
 def _which_limit(code: int | None, stderr: str, limits: SandboxLimits) -> Limit | None:
     if code is None:
         return "wall_time"
-    if code in (-signal.SIGXCPU, -signal.SIGKILL):
+    killed_by = -code if code < 0 else code - 128 if code > 128 else None
+    if killed_by in (signal.SIGXCPU, signal.SIGKILL):
         return "cpu_time"
-    if code == -signal.SIGXFSZ or "File too large" in stderr:
+    if killed_by == signal.SIGXFSZ or "File too large" in stderr:
         return "file_size"
     if "MemoryError" in stderr or "Cannot allocate memory" in stderr:
         return "memory"
@@ -176,12 +191,12 @@ def _which_limit(code: int | None, stderr: str, limits: SandboxLimits) -> Limit 
     return None
 
 
-def _prepare(workdir: Path, files: Mapping[str, str], root: bool) -> None:
+def _prepare(workdir: Path, files: Mapping[str, str], uid: int | None) -> None:
     for name, text in files.items():
         (workdir / name).write_text(text, encoding="utf-8")
-    if root:  # the unprivileged child must own its directory, and only that
+    if uid is not None:  # the unprivileged child must own its directory, and only that
         for path in [workdir, *workdir.iterdir()]:
-            os.chown(path, _NOBODY, _NOBODY)
+            os.chown(path, uid, uid)
 
 
 def _read_back(workdir: Path, names: tuple[str, ...], bound: int) -> dict[str, str]:
@@ -207,10 +222,11 @@ async def run_python(
     limits = limits or SandboxLimits()
     prefix = await isolation_prefix()
     root = os.geteuid() == 0
+    uid = _UID_BASE + secrets.randbelow(_UID_SPAN) if root else None
     workdir = Path(tempfile.mkdtemp(prefix="critic-sandbox-"))
     try:
         await anyio.to_thread.run_sync(
-            _prepare, workdir, {**(files or {}), "main.py": code}, root
+            _prepare, workdir, {**(files or {}), "main.py": code}, uid
         )
         mb = 1024 * 1024
         config = {
@@ -221,7 +237,7 @@ async def run_python(
                 "RLIMIT_NPROC": [limits.processes] * 2,
                 "RLIMIT_CORE": [0, 0],
             },
-            "uid": _NOBODY if root else None,
+            "uid": uid,
             "python": _snippet_python(root),
             "argv": ["main.py", *argv],
         }
@@ -266,6 +282,7 @@ async def run_python(
             exit_code=code_, stdout=stdout, stderr=stderr,
             stdout_truncated=truncated["out"], stderr_truncated=truncated["err"],
             duration=duration, limit=limit, network_isolated=prefix is not None, files=back,
+            uid=uid,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

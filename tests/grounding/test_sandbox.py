@@ -75,15 +75,18 @@ async def test_fork_bomb_is_contained(anyio_backend: str) -> None:
     assert time.monotonic() - start < 8
     assert critique.score == 0.0
     assert "too many processes" in text_of(critique) or "did not finish" in text_of(critique)
-    if os.geteuid() == 0:  # the bomb ran as nobody: none of its processes may be left
-        assert _nobody_processes(within=3.0) == []
+    result = await run_python("import os\nwhile True:\n    os.fork()",
+                              limits=SandboxLimits.model_validate(TIGHT))
+    assert result.limit in ("processes", "wall_time")
+    if result.uid is not None:  # the bomb had a uid of its own: none of its processes is left
+        assert _processes_of(result.uid, within=3.0) == []
 
 
-def _nobody_processes(within: float) -> list[str]:
-    """Processes of nobody still there after ``within`` seconds (teardown is asynchronous)."""
+def _processes_of(uid: int, within: float) -> list[str]:
+    """Processes of ``uid`` still there after ``within`` seconds (teardown is asynchronous)."""
     deadline = time.monotonic() + within
     while True:
-        left = [p for p in os.listdir("/proc") if p.isdigit() and _uid(p) == 65534]
+        left = [p for p in os.listdir("/proc") if p.isdigit() and _uid(p) == uid]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.1)
@@ -122,7 +125,7 @@ async def test_writing_outside_the_temp_dir_fails(anyio_backend: str, tmp_path: 
     os.chmod(tmp_path, 0o777)  # even a writable folder: the file itself is not ours
     critique = await review(f"open({str(sentinel)!r}, 'w').write('overwritten')")
     assert sentinel.read_text() == "untouched"
-    if os.geteuid() == 0:  # as root the snippet runs as nobody
+    if os.geteuid() == 0:  # as root the snippet runs as an unprivileged uid
         assert critique.score == 0.0
         assert "PermissionError" in text_of(critique)
 
@@ -219,3 +222,16 @@ def test_trim_traceback_keeps_the_tail() -> None:
     stderr = "\n".join(f"line {i}" for i in range(40)) + "\nValueError: bad"
     trimmed = trim_traceback(stderr, lines=5)
     assert trimmed.splitlines() == ["line 36", "line 37", "line 38", "line 39", "ValueError: bad"]
+
+
+async def test_cpu_time_limit_is_reported(anyio_backend: str) -> None:
+    result = await run_python("while True:\n    pass",
+                              limits=SandboxLimits(wall_time=15, cpu_time=1))
+    assert result.limit == "cpu_time" and result.exit_code == 128 + 24  # SIGXCPU
+    assert result.duration < 15
+
+
+async def test_program_cannot_kill_the_sandbox_init(anyio_backend: str) -> None:
+    result = await run_python("import os, signal\nos.kill(1, signal.SIGKILL)")
+    if result.network_isolated:  # PID 1 is the privileged launcher in the namespace
+        assert "PermissionError" in result.stderr
