@@ -198,7 +198,7 @@ class NatsBus:
         if ack_wait <= 0 or poll <= 0:
             raise ConfigError(f"ack_wait and poll must be positive, got {ack_wait} and {poll}")
         try:
-            import nats
+            from nats.aio.client import Client
             from nats.js.api import RetentionPolicy, StorageType, StreamConfig
         except ImportError as exc:  # pragma: no cover - the nats extra is missing
             raise BusError("the NATS bus needs nats-py: pip install 'critic[nats]'") from exc
@@ -212,14 +212,24 @@ class NatsBus:
             for bus in made:
                 bus.reconnects += 1
 
+        nc = Client()
         try:
-            nc = await nats.connect(
-                url, connect_timeout=connect_timeout, allow_reconnect=True,
-                max_reconnect_attempts=-1, reconnect_time_wait=reconnect_wait,
-                error_cb=quiet, reconnected_cb=reconnected, name="critic",
-            )
+            # Reconnects never give up once connected (outages are waited out);
+            # nats-py would retry the first connect forever too, hence the deadline.
+            with anyio.fail_after(connect_timeout):
+                await nc.connect(  # nats-py takes float seconds despite its int hints
+                    url, connect_timeout=connect_timeout,  # type: ignore[arg-type]
+                    allow_reconnect=True, max_reconnect_attempts=-1,
+                    reconnect_time_wait=reconnect_wait,  # type: ignore[arg-type]
+                    error_cb=quiet, reconnected_cb=reconnected, name="critic",
+                )
         except Exception as exc:
-            raise BusError(f"cannot reach the NATS server at {url}: {type(exc).__name__}: {exc}") from exc
+            with contextlib.suppress(Exception):
+                await nc.close()
+            reason = "no answer" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+            raise BusError(
+                f"cannot reach the NATS server at {url} within {connect_timeout:g} s ({reason})"
+            ) from exc
         js = nc.jetstream(timeout=connect_timeout)
         config = StreamConfig(
             name=STREAM, subjects=list(WORK_SUBJECTS), retention=RetentionPolicy.INTEREST,
