@@ -116,7 +116,7 @@ class ResultFile:
         if exists and resume:
             self._recover()
         try:
-            self._file: IO[bytes] = self.path.open("ab" if resume else "wb")
+            self._file: IO[bytes] = self.path.open("ab" if resume else "wb", buffering=0)
         except OSError as exc:
             raise TranscriptError(f"cannot write {self.path}: {exc.strerror}") from exc
 
@@ -133,10 +133,17 @@ class ResultFile:
                 os.fsync(fh.fileno())
 
     def write(self, result: ScoreResult) -> None:
-        # One write of the whole line, then flush: no await in between, so a
-        # cancelled run never leaves half a line behind.
-        self._file.write(result.model_dump_json().encode() + b"\n")
-        self._file.flush()
+        # The whole line in one system call (looping only on a short write), with
+        # no await in between: a cancelled run never leaves half a line behind.
+        line = memoryview(result.model_dump_json().encode() + b"\n")
+        try:
+            while line:  # unbuffered: nothing is left behind for close() to fail on
+                count = self._file.write(line)
+                if not count:
+                    raise OSError(0, "the file accepted no bytes")
+                line = line[count:]
+        except OSError as exc:
+            raise TranscriptError(f"cannot write {self.path}: {exc.strerror}") from exc
         self.done.add(result.id)
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import anyio
 
 from critic.agents import Critic, Judge, critic_handler
+from critic.errors import CriticError
 from critic.judge import ThresholdJudge
 from critic.messages import (
     Critique,
@@ -122,14 +123,19 @@ async def score_all(
         raise ValueError("concurrency must be at least 1")
     limiter = anyio.CapacityLimiter(concurrency)
     written = failed = 0
+    error: CriticError | None = None
 
-    async def one(item: ScoreRecord) -> None:
-        nonlocal written, failed
+    async def one(item: ScoreRecord, scope: anyio.CancelScope) -> None:
+        nonlocal written, failed, error
         try:
             result = await scorer.score(item)
+            out.write(result)
+        except CriticError as exc:  # e.g. the output became unwritable: stop, say why
+            error = error or exc
+            scope.cancel()
+            return
         finally:
             limiter.release_on_behalf_of(item.id)
-        out.write(result)
         written += 1
         failed += result.failed
         if on_result is not None:
@@ -141,5 +147,7 @@ async def score_all(
                 continue
             # Acquired before starting the task: at most `concurrency` tasks exist at once.
             await limiter.acquire_on_behalf_of(item.id)
-            tg.start_soon(one, item)
+            tg.start_soon(one, item, tg.cancel_scope)
+    if error is not None:  # raised plainly, not inside an exception group
+        raise error
     return written

@@ -223,3 +223,12 @@ async def test_a_judge_role_decides_within_the_one_round_rules() -> None:
     (call,) = model.calls_of("llm-judge")
     assert "long enough answer" in call.messages[-1].content
     assert result.usage.completion_tokens > 0  # the judge's call is counted in the record's usage
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+async def test_an_unwritable_output_stops_with_one_clear_error() -> None:
+    records = [ScoreRecord(id=str(i), input="t", output="o") for i in range(20)]
+    with ResultFile(Path("/dev/full")) as out, pytest.raises(
+        TranscriptError, match="cannot write /dev/full: No space left on device"
+    ):
+        await score_all(Scorer([LengthCritic("len")], ThresholdJudge(max_rounds=1)), records, out)
