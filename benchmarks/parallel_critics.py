@@ -135,20 +135,27 @@ async def measure_k(base: str, k: int, reps: int) -> dict[str, Any]:
 def main() -> None:
     started = time.perf_counter()
     args = arguments(__doc__.splitlines()[0])
-    latency, reps = (0.1, 3) if args.quick else (0.25, 7)
-    per_k: list[dict[str, Any]] = []
-    for k in KS:
-        with latency_server(latency, k) as base:
-            result = anyio.run(measure_k, base, k, reps)
-        log(json.dumps(result))
-        per_k.append(result)
-    worst = max(r["ratio"] for r in per_k)
-    headline = [{"metric": f"k={r['k']} critics: round wall / single-critic latency",
-                 "value": r["ratio"], "goal": "≤ 1.2", "met": r["ratio"] <= 1.2} for r in per_k]
+    # Two server latencies: the fixed per-request cost of HTTP on a loaded 2-core
+    # machine (server and client compete for CPU) weighs more on the shorter one.
+    latencies, reps = ((0.1,), 3) if args.quick else ((0.25, 1.0), 7)
+    runs: list[dict[str, Any]] = []
+    headline: list[dict[str, Any]] = []
+    for latency in latencies:
+        per_k: list[dict[str, Any]] = []
+        for k in KS:
+            with latency_server(latency, k) as base:
+                result = anyio.run(measure_k, base, k, reps)
+            log(json.dumps({"latency_s": latency, **result}))
+            per_k.append(result)
+        runs.append({"server_latency_s": latency, "per_k": per_k,
+                     "worst_ratio": max(r["ratio"] for r in per_k)})
+        headline += [{"metric": f"k={r['k']} critics, {latency:g} s server latency: "
+                                "round wall / single-critic latency",
+                      "value": r["ratio"], "goal": "≤ 1.2", "met": r["ratio"] <= 1.2}
+                     for r in per_k]
     emit("parallel_critics", args, {
-        "headline": headline, "server_latency_s": latency, "reps": reps,
-        "connection_limit": CONNECTIONS,
-        "worst_ratio": worst, "goal_met": worst <= 1.2, "per_k": per_k,
+        "headline": headline, "reps": reps, "connection_limit": CONNECTIONS,
+        "goal_met": all(row["met"] for row in headline), "runs": runs,
     }, packages=("httpx", "uvicorn", "starlette"), started=started)
 
 
