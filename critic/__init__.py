@@ -24,7 +24,7 @@ from critic.answers import AnswerExtractor, NumberAnswer, OptionAnswer, TextAnsw
 from critic.backends import Backend, Completion, GenerationParams, Model, open_model
 from critic.backends.llama_cpp import CpuBudget, LlamaCppModel, default_model_path
 from critic.backends.scripted import ScriptedModel
-from critic.bus import Bus, MemoryBus, Subscription
+from critic.bus import Bus, MemoryBus, NatsBus, Subscription
 from critic.debate import Debate
 from critic.debate_judge import DebateJudge, LLMDebateJudge, MajorityJudge
 from critic.debate_runner import DebateConfig, run_debate
@@ -139,6 +139,7 @@ __all__ = [
     "Model",
     "ModelCall",
     "ModelError",
+    "NatsBus",
     "NumberAnswer",
     "OptionAnswer",
     "Outcome",
