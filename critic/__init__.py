@@ -22,7 +22,10 @@ from critic.agents import (
 )
 from critic.answers import AnswerExtractor, NumberAnswer, OptionAnswer, TextAnswer
 from critic.backends import Backend, Completion, GenerationParams, Model, open_model
+from critic.backends.cache import CachedModel, CacheMiss, ResponseCache
 from critic.backends.llama_cpp import CpuBudget, LlamaCppModel, default_model_path
+from critic.backends.openai import HttpOptions, OpenAIModel, RetriesExhausted
+from critic.backends.options import ModelOptions
 from critic.backends.scripted import ScriptedModel
 from critic.bus import Bus, MemoryBus, NatsBus, Subscription
 from critic.debate import Debate
@@ -101,6 +104,8 @@ __all__ = [
     "Backend",
     "Bus",
     "BusError",
+    "CacheMiss",
+    "CachedModel",
     "ChatMessage",
     "Completion",
     "ConfigError",
@@ -123,6 +128,7 @@ __all__ = [
     "Envelope",
     "GenerationParams",
     "Generator",
+    "HttpOptions",
     "HumanCritic",
     "Judge",
     "JudgeOutput",
@@ -139,13 +145,17 @@ __all__ = [
     "Model",
     "ModelCall",
     "ModelError",
+    "ModelOptions",
     "NatsBus",
     "NumberAnswer",
+    "OpenAIModel",
     "OptionAnswer",
     "Outcome",
     "PromptLibrary",
     "PythonExecCritic",
     "RemoteCritic",
+    "ResponseCache",
+    "RetriesExhausted",
     "ReviewRequest",
     "Role",
     "RoleFileError",
