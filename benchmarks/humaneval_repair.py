@@ -17,6 +17,7 @@ and tokens spent. This is a quality benchmark: it reports what it measures.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import Counter
 from typing import Any
@@ -87,7 +88,8 @@ async def solve(problem: HumanEvalProblem, pool: ModelPool, registry: RoleRegist
 
 
 async def measure(limit: int | None, parallel: int, max_tokens: int, model: str | None
-                  ) -> tuple[list[dict[str, Any]], float]:
+                  ) -> tuple[list[dict[str, Any]], float, bool]:
+    """Solve the problems; SIGINT/SIGTERM stop early and keep the problems finished so far."""
     problems = list(load_humaneval().values())[:limit]
     pool = ModelPool(model)
     registry = RoleRegistry()
@@ -107,15 +109,29 @@ async def measure(limit: int | None, parallel: int, max_tokens: int, model: str 
             f"pass@1 so far {sum(r['first_pass'] for r in results)}/{done} -> "
             f"{sum(r['final_pass'] for r in results)}/{done}")
 
+    interrupted = False
+
+    async def until_signal(scope: anyio.CancelScope) -> None:
+        nonlocal interrupted
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                interrupted = True
+                log("stopping: reporting the problems finished so far")
+                scope.cancel()
+                return
+
     try:
         async with anyio.create_task_group() as tg:
-            for problem in problems:
-                tg.start_soon(one, problem)
+            tg.start_soon(until_signal, tg.cancel_scope)
+            async with anyio.create_task_group() as work:
+                for problem in problems:
+                    work.start_soon(one, problem)
+            tg.cancel_scope.cancel()
     finally:
         await pool.aclose()
     order = {p.task_id: i for i, p in enumerate(problems)}
     results.sort(key=lambda r: order[r["task_id"]])
-    return results, time.perf_counter() - start
+    return results, time.perf_counter() - start, interrupted
 
 
 def main() -> None:
@@ -133,8 +149,11 @@ def main() -> None:
     args = arguments(__doc__.splitlines()[0], options)
     limit = 4 if args.quick else args.limit
     max_tokens = 128 if args.quick else args.max_tokens
-    results, wall = anyio.run(measure, limit, args.parallel, max_tokens, args.model)
+    results, wall, interrupted = anyio.run(measure, limit, args.parallel, max_tokens,
+                                           args.model)
     n = len(results)
+    if n == 0:
+        raise SystemExit("humaneval_repair: no problem finished, nothing to report")
     first = sum(r["first_pass"] for r in results)
     final = sum(r["final_pass"] for r in results)
     fixed = sum(r["final_pass"] and not r["first_pass"] for r in results)
@@ -150,7 +169,8 @@ def main() -> None:
             {"metric": "problems fixed / broken by revision", "value": f"{fixed} / {broken}",
              "goal": None, "met": None},
         ],
-        "problems": n, "full_set": n == 164,
+        "problems": n, "full_set": n == 164, "interrupted": interrupted,
+        "requested": limit or 164,
         "model": model, "max_tokens": max_tokens, "max_rounds": MAX_ROUNDS,
         "parallel": args.parallel,
         "pass_first": first, "pass_final": final,
