@@ -49,7 +49,7 @@ from critic.messages import (
     new_id,
     topic,
 )
-from critic.session import TIMEOUT_GRACE, Observer, serve_critic
+from critic.session import TIMEOUT_GRACE, Observer, RemoteCritic, serve_critic
 from critic.structured import Recorder
 from critic.transcript import TranscriptWriter
 
@@ -87,6 +87,8 @@ class Debate:
     bus: Bus | None = None
     transcript: TranscriptWriter | None = None
     observer: Observer | None = None
+    remote: Sequence[RemoteCritic] = ()
+    """Critics served elsewhere on the bus (``critic worker``), reviewing like ``critics``."""
     id: str = field(default_factory=lambda: new_id()[:12])
     _usage: Usage = field(default_factory=Usage)
     _start: float = 0.0
@@ -206,7 +208,7 @@ class Debate:
             done = await self._tally(number, answers, previous)
             stopping = done.converged or number == self.rounds or not active
             critiques = ()
-            if self.critics and not stopping:
+            if (self.critics or self.remote) and not stopping:
                 critiques = await self._review(bus, done.answers)
                 done = done.model_copy(update={"critiques": critiques})
             await bus.publish(self._envelope("round", done))
@@ -298,10 +300,11 @@ class Debate:
     async def _review(self, bus: Bus, answers: Sequence[Answer]) -> tuple[AnswerCritique, ...]:
         """Every critic reviews every answer, all at once; failures stay unscored."""
         task = Task(prompt=self.question)
-        jobs = [(a, c) for a in answers if a.status == "ok" for c in self.critics]
+        specs: list[Critic | RemoteCritic] = [*self.critics, *self.remote]
+        jobs = [(a, c) for a in answers if a.status == "ok" for c in specs]
         results: list[AnswerCritique | None] = [None] * len(jobs)
 
-        async def ask(i: int, answer: Answer, critic: Critic) -> None:
+        async def ask(i: int, answer: Answer, critic: Critic | RemoteCritic) -> None:
             draft = Draft(round=answer.round, text=answer.text, author=answer.debater)
             request = self._envelope(f"review.{critic.name}",
                                      ReviewRequest(task=task, draft=draft, role=critic.name))

@@ -12,6 +12,7 @@ which review each round's answers.
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from critic.answers import EXTRACTORS, extractor
 from critic.backends import ModelPool
 from critic.backends.base import GenerationParams
+from critic.bus.nats import check_bus_url, open_bus
 from critic.debate import Debate
 from critic.debate_judge import MAJORITY, LLMDebateJudge, build_debate_judge
 from critic.debaters import LLMDebater
@@ -26,7 +28,7 @@ from critic.errors import ConfigError
 from critic.messages import DebateOutcome
 from critic.roles import Role, RoleRegistry
 from critic.runner import build_critics
-from critic.session import Observer
+from critic.session import Observer, RemoteCritic
 from critic.transcript import TranscriptHeader, TranscriptWriter
 
 #: The kind of a role that shapes a debater instead of reviewing.
@@ -50,6 +52,13 @@ class DebateConfig(BaseModel):
     temperature: float = Field(default=0.7, ge=0.0)
     max_tokens: int = Field(default=160, ge=1)
     roles_dirs: tuple[Path, ...] = ()
+    bus: str | None = None
+    """``nats://HOST:PORT``: critic roles are served there by workers; None: in-process."""
+
+    @field_validator("bus")
+    @classmethod
+    def _bus_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_bus_url(value)
 
     @field_validator("question")
     @classmethod
@@ -121,20 +130,25 @@ async def run_debate(
             ))
             models[name] = model.describe()
             seeds[name] = params.seed
-        critics, critic_models = build_critics(critic_roles, pool, seed=config.seed)
+        if config.bus is None:
+            critics, critic_models = build_critics(critic_roles, pool, seed=config.seed)
+            remote: list[RemoteCritic] = []
+        else:  # served by `critic worker`s
+            critics, critic_models = [], {}
+            remote = [RemoteCritic(r.name, r.spec.weight, r.spec.timeout) for r in critic_roles]
         answers = extractor(config.extract)
         judge = build_debate_judge(config.judge, registry, pool, answers, seed=config.seed)
         if isinstance(judge, LLMDebateJudge):
             critic_models[judge.name] = pool.get(judge.role.spec.model).describe()
         debate = Debate(
             config.question, debaters, judge, critics, answers, rounds=config.rounds,
-            converge_at=config.converge_at, observer=observer,
+            converge_at=config.converge_at, observer=observer, remote=remote,
         )
         writer = None
         if transcript is not None:
             header = TranscriptHeader(
                 session=debate.id, mode="debate", models={**models, **critic_models},
-                seeds={**seeds, **{c.name: config.seed for c in critics}},
+                seeds={**seeds, **{r.name: config.seed for r in critic_roles}},
                 config={
                     **config.model_dump(mode="json"),
                     "debaters_spec": {d.name: d.params.model_dump(mode="json") for d in debaters},
@@ -144,7 +158,10 @@ async def run_debate(
             writer = TranscriptWriter(transcript, header, overwrite=overwrite)
             debate.transcript = writer
         try:
-            return await debate.run()
+            async with AsyncExitStack() as stack:
+                if config.bus is not None:
+                    debate.bus = await stack.enter_async_context(open_bus(config.bus))
+                return await debate.run()
         finally:
             if writer is not None:
                 writer.close()

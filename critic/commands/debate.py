@@ -42,12 +42,15 @@ def debate(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing transcript.")] = False,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print only the DebateOutcome as one JSON object.")] = False,
+    bus: Annotated[str | None, typer.Option(
+        help="nats://HOST:PORT: critic roles are served by `critic worker`s there.")] = None,
 ) -> None:
     """Run a debate and show each round live (or print the outcome with --json)."""
     config = DebateConfig.parse(
         question=question, debaters=debaters, rounds=rounds, roles=tuple(role or ()),
         judge=judge, extract=extract, converge_at=converge_at, model=model, seed=seed,
         temperature=temperature, max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()),
+        bus=bus,
     )
     view = None if json_out else DebateView(Console(highlight=False))
     outcome = anyio.run(lambda: run_debate(
