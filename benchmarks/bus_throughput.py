@@ -229,7 +229,7 @@ async def measure(reps: int, n: int, n_rpc: int, with_autogen: bool) -> dict[str
 def main() -> None:
     started = time.perf_counter()
     args = arguments(__doc__.splitlines()[0])
-    reps, n, n_rpc = (3, 3000, 500) if args.quick else (9, 20000, 4000)
+    reps, n, n_rpc = (2, 2000, 300) if args.quick else (9, 20000, 4000)
     with_autogen = importlib.util.find_spec("autogen_core") is not None
     log(f"bus_throughput: {reps} reps x {n} messages, {n_rpc} requests; "
         f"autogen-core {'found' if with_autogen else 'not installed'}")

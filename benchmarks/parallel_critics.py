@@ -137,7 +137,7 @@ def main() -> None:
     args = arguments(__doc__.splitlines()[0])
     # Two server latencies: the fixed per-request cost of HTTP on a loaded 2-core
     # machine (server and client compete for CPU) weighs more on the shorter one.
-    latencies, reps = ((0.1,), 3) if args.quick else ((0.25, 1.0), 7)
+    latencies, reps = ((0.1,), 2) if args.quick else ((0.25, 1.0), 7)
     runs: list[dict[str, Any]] = []
     headline: list[dict[str, Any]] = []
     for latency in latencies:
