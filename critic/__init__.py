@@ -97,12 +97,14 @@ from critic.session import RemoteCritic, Session, serve_critic
 from critic.structured import complete_structured
 from critic.templates import PromptLibrary
 from critic.transcript import Transcript, TranscriptHeader, TranscriptWriter, read_transcript
+from critic.worker import BusCritic
 
 __all__ = [
     "Answer",
     "AnswerExtractor",
     "Backend",
     "Bus",
+    "BusCritic",
     "BusError",
     "CacheMiss",
     "CachedModel",
