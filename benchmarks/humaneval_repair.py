@@ -33,7 +33,7 @@ from critic.grounding import extract_code, load_humaneval, run_check_tests
 from critic.grounding.humaneval import HumanEvalProblem
 from critic.grounding.testing import prelude_of
 from critic.judge import ThresholdJudge
-from critic.messages import Draft, Envelope, Task
+from critic.messages import Draft, Envelope, ReviewRequest, Task
 from critic.roles import RoleRegistry
 from critic.runner import build_critics
 from critic.session import Session
@@ -46,6 +46,30 @@ MAX_ROUNDS = 4  # the first draft and up to 3 revisions
 def program(problem: HumanEvalProblem, draft: Draft | None) -> str:
     """What the doctests critic runs, and so what the hidden tests judge too."""
     return prelude_of(problem.prompt) + extract_code(draft.text if draft else "")
+
+
+def task_of(problem: HumanEvalProblem) -> Task:
+    # The examples also go in `tests` as bare code: the doctests critic reads a prompt
+    # with prose in front as plain text, and then takes a docstring's closing quotes
+    # for part of the last example's expected output (a canonical solution scored 0).
+    return Task(prompt=INSTRUCTION + problem.prompt, tests=problem.prompt)
+
+
+async def pipeline_check(problem: HumanEvalProblem, registry: RoleRegistry) -> bool:
+    """The canonical solution passes the doctests critic and the hidden tests; a stub fails."""
+    critic = build_critics([registry.get("doctests")], ModelPool(None), seed=0)[0][0]
+
+    async def record(call: object) -> None:
+        return None
+
+    verdicts = []
+    for body, expected in ((problem.canonical_solution, True), ("    return None\n", False)):
+        draft = Draft(round=1, text=f"```python\n{problem.prompt}{body}```")
+        critique = await critic.review(
+            ReviewRequest(task=task_of(problem), draft=draft, role="doctests"), record)
+        verdicts.append((critique.score == 1.0) is expected
+                        and await hidden_pass(problem, draft) is expected)
+    return all(verdicts)
 
 
 async def hidden_pass(problem: HumanEvalProblem, draft: Draft | None) -> bool:
@@ -67,7 +91,7 @@ async def solve(problem: HumanEvalProblem, pool: ModelPool, registry: RoleRegist
     critics, _ = build_critics([registry.get("doctests")], pool, seed=0)
     generator = LLMGenerator(model.backend(f"generator:{problem.task_id}"),
                              params=GenerationParams(max_tokens=max_tokens, seed=0))
-    session = Session(Task(prompt=INSTRUCTION + problem.prompt), generator,
+    session = Session(task_of(problem), generator,
                       ThresholdJudge(accept_at=1.0, max_rounds=MAX_ROUNDS), critics,
                       observer=observe)
     start = time.perf_counter()
@@ -93,6 +117,10 @@ async def measure(limit: int | None, parallel: int, max_tokens: int, model: str 
     problems = list(load_humaneval().values())[:limit]
     pool = ModelPool(model)
     registry = RoleRegistry()
+    if not await pipeline_check(problems[0], registry):
+        raise SystemExit("humaneval_repair: the canonical solution of "
+                         f"{problems[0].task_id} does not pass the doctests critic and the "
+                         "hidden tests (or a stub does): the measurement would be meaningless")
     results: list[dict[str, Any]] = []
     slots = anyio.Semaphore(parallel)
     start = time.perf_counter()
@@ -170,6 +198,8 @@ def main() -> None:
              "goal": None, "met": None},
         ],
         "problems": n, "full_set": n == 164, "interrupted": interrupted,
+        "pipeline_check": "canonical solution of the first problem passes the doctests "
+                          "critic and the hidden tests; a stub fails both",
         "requested": limit or 164,
         "model": model, "max_tokens": max_tokens, "max_rounds": MAX_ROUNDS,
         "parallel": args.parallel,
