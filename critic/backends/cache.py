@@ -9,10 +9,11 @@ reason. Re-running an experiment then pays for no call twice, and
 Sampled calls (temperature > 0 without a seed) are not reproducible, so they
 are neither read nor written unless ``cache_sampled=True``.
 
-SQLite work runs in a worker thread (``anyio.to_thread``) behind one lock per
-cache, so the event loop never waits on disk or on another process's write
-lock. WAL journaling plus a busy timeout make concurrent readers and writers
-safe in one process and across processes.
+Lookups and writes run in a worker thread (``anyio.to_thread``) behind one
+lock per cache, so the event loop never waits on disk or on another process's
+write lock; only opening and closing the file (once per run) happen inline.
+WAL journaling plus a busy timeout make concurrent readers and writers safe in
+one process and across processes.
 """
 
 from __future__ import annotations
