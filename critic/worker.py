@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -17,13 +18,43 @@ from critic.agents import Critic
 from critic.backends import ModelPool
 from critic.bus.base import Bus
 from critic.bus.nats import open_bus
-from critic.errors import ConfigError
-from critic.roles import RoleRegistry
+from critic.errors import BusError, ConfigError
+from critic.messages import Critique, Envelope, ReviewRequest, topic
+from critic.roles import Role, RoleRegistry
 from critic.runner import build_critics
-from critic.session import serve_critic
+from critic.session import TIMEOUT_GRACE, serve_critic
+from critic.structured import Recorder
 
 #: Queue group of every worker: members split the requests of a role.
 WORKER_GROUP = "critic-workers"
+
+
+@dataclass(frozen=True)
+class BusCritic:
+    """A :class:`Critic` whose reviews are done by a worker: each review is a bus request.
+
+    For code that calls critics directly (``critic score``); ``timeout`` covers the
+    role's own timeout plus :data:`TIMEOUT_GRACE`, so the worker reports its timeouts.
+    """
+
+    bus: Bus
+    session: str
+    name: str
+    weight: float = 1.0
+    timeout: float = 120.0 + TIMEOUT_GRACE
+
+    @classmethod
+    def of(cls, bus: Bus, session: str, role: Role) -> BusCritic:
+        return cls(bus, session, role.name, role.spec.weight, role.spec.timeout + TIMEOUT_GRACE)
+
+    async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
+        reply = await self.bus.request(Envelope(
+            session=self.session, topic=topic(self.session, "review", self.name),
+            sender="scorer", payload=request,
+        ), timeout=self.timeout)
+        if not isinstance(reply.payload, Critique):
+            raise BusError(f"{self.name!r} replied with {reply.payload.kind}, not a critique")
+        return reply.payload
 
 
 async def serve_critics(

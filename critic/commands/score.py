@@ -113,12 +113,15 @@ def score(
     max_attempts: MaxAttempts = 5,
     cache: CacheFile = None,
     offline: Offline = False,
+    bus: Annotated[str | None, typer.Option(
+        help="nats://HOST:PORT: critic roles are served by `critic worker`s there.")] = None,
 ) -> None:
     """Score existing outputs; results are appended in completion order as each finishes."""
     config = ScoreConfig.parse(
         input=input, output=output, roles=tuple(role), judge=judge, accept_at=accept_at,
         concurrency=concurrency, resume=resume, overwrite=overwrite, limit=limit, model=model,
         seed=seed, roles_dirs=tuple(roles_dir or ()), skip_invalid=skip_invalid, errors=errors,
+        bus=bus,
         models=ModelOptions.parse(max_connections=max_connections, max_attempts=max_attempts,
                                   cache=cache, offline=offline),
     )

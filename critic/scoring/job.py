@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from critic.agents import Critic
 from critic.backends import ModelPool
 from critic.backends.options import ModelOptions
+from critic.bus.nats import check_bus_url, open_bus
 from critic.errors import ConfigError, TranscriptError
 from critic.kinds import CriticKinds
 from critic.llm_judge import build_judge
+from critic.messages import new_id
 from critic.roles import RoleRegistry
 from critic.runner import build_critics
 from critic.scoring.records import read_records
 from critic.scoring.results import ResultFile
 from critic.scoring.scorer import OnResult, Scorer, default_judge, score_all
+from critic.worker import BusCritic
 
 #: Called once before scoring: (records to score, records already in the output).
 OnStart = Callable[[int, int], None]
@@ -47,6 +52,13 @@ class ScoreConfig(BaseModel):
     skip_invalid: bool = False
     errors: Path | None = None
     """Where ``skip_invalid`` records bad lines (default: OUTPUT with ``.errors.jsonl``)."""
+    bus: str | None = None
+    """``nats://HOST:PORT``: critic roles are served there by ``critic worker``s."""
+
+    @field_validator("bus")
+    @classmethod
+    def _bus_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_bus_url(value)
 
     @field_validator("roles")
     @classmethod
@@ -115,8 +127,15 @@ async def score_file(
             raise TranscriptError(f"cannot write {config.errors_path}: {exc.strerror}") from exc
     records = found.records[: config.limit] if config.limit else found.records
     pool = ModelPool(config.model, config.models)
+    stack = AsyncExitStack()
     try:
-        critics, _ = build_critics(roles, pool, seed=config.seed, kinds=kinds)
+        critics: list[Critic]
+        if config.bus is None:
+            critics, _ = build_critics(roles, pool, seed=config.seed, kinds=kinds)
+        else:  # each review is durable work on the bus, done by a worker
+            bus = await stack.enter_async_context(open_bus(config.bus))
+            job = new_id()[:12]
+            critics = [BusCritic.of(bus, job, role) for role in roles]
         judge = build_judge(config.judge, registry, pool, default_judge(config.accept_at),
                             seed=config.seed)
         with ResultFile(config.output, resume=config.resume, overwrite=config.overwrite) as out:
@@ -140,6 +159,7 @@ async def score_file(
                 torn_bytes=out.torn_bytes, interrupted=interrupted,
             )
     finally:
+        await stack.aclose()
         await pool.aclose()
 
 
