@@ -18,7 +18,7 @@ endif
 
 DEMO_TASK ?= Write a Python function that reverses a string.
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean wheel-check
 
 install: $(STAMP)
 
@@ -40,12 +40,24 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/critic run "$(DEMO_TASK)" --role correctness --role clarity --max-rounds 2
 
-test: $(STAMP)
+test: $(STAMP) wheel-check
 	$(BIN)/pytest
+
+# The wheel as a user gets it: core dependencies only, in a new venv, so an
+# import that is not declared (or package data left out) fails here.
+wheel-check: $(STAMP)
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	$(BIN)/pip wheel --quiet --no-deps -w "$$dir" . && \
+	$(PYTHON) -m venv "$$dir/venv" && \
+	"$$dir/venv/bin/pip" install --quiet "$$dir"/critic-*.whl && \
+	"$$dir/venv/bin/critic" --help > /dev/null && \
+	"$$dir/venv/bin/critic" --version && \
+	"$$dir/venv/bin/critic" roles > /dev/null && \
+	echo "wheel-check ok: critic installs with its core dependencies and runs"
 
 lint: $(STAMP)
 	$(BIN)/ruff check critic tests benchmarks
-	$(BIN)/mypy critic
+	$(BIN)/mypy critic tests benchmarks
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

@@ -38,7 +38,7 @@ DEBATER_KIND = "debater"
 class DebateConfig(BaseModel):
     """Everything that defines a debate; recorded in the transcript header."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     question: str
     debaters: int = Field(default=3, ge=1, le=32)

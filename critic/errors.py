@@ -5,6 +5,7 @@ file, field or line at fault; the CLI prints it on one line and exits with 2.
 
     CriticError
     ├── ConfigError        a bad option, config value or role file
+    │   └── TemplateBoundError  a prompt template past a render bound (loops, time, size)
     ├── TranscriptError    a transcript or JSONL file that cannot be read or written
     ├── ModelError         a model that cannot be loaded or called
     │   └── MalformedOutput   a completion that does not fit the requested schema
@@ -20,6 +21,10 @@ class CriticError(Exception):
 
 class ConfigError(CriticError):
     """An invalid option, configuration value or role definition."""
+
+
+class TemplateBoundError(ConfigError):
+    """A prompt template that exceeded a render bound: iterations, time, size or recursion."""
 
 
 class TranscriptError(CriticError):

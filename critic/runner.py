@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from critic.agents import Critic, LLMGenerator
 from critic.backends import ModelPool
@@ -24,9 +24,13 @@ from critic.transcript import TranscriptHeader, TranscriptWriter
 
 
 class RunConfig(BaseModel):
-    """Everything that defines a critique session; recorded in the transcript header."""
+    """Everything that defines a critique session; recorded in the transcript header.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    The judge's rules are validated once, by :class:`ThresholdJudge` itself
+    (see :meth:`rules`), so the CLI and the library cannot disagree on them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     task: str
     roles: tuple[str, ...] = ("correctness", "clarity")
@@ -70,16 +74,36 @@ class RunConfig(BaseModel):
     def _bus_url(cls, value: str | None) -> str | None:
         return None if value is None else check_bus_url(value)
 
+    @model_validator(mode="after")
+    def _rules_valid(self) -> RunConfig:
+        try:
+            self.rules()
+        except ValidationError as exc:
+            raise ValueError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+        return self
+
+    def rules(self) -> ThresholdJudge:
+        """The judge's stop rules this config asks for."""
+        return ThresholdJudge(
+            accept_at=self.accept_at, discard_below=self.discard_below,
+            patience=self.patience, max_rounds=self.max_rounds,
+        )
+
     @classmethod
     def parse(cls, **values: object) -> RunConfig:
         """Validate, turning the first problem into a one-line :class:`ConfigError`."""
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "config"
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            raise ConfigError(f"--{field.replace('_', '-')}: {msg}") from exc
+            raise ConfigError(cli_message(exc)) from exc
+
+
+def cli_message(exc: ValidationError) -> str:
+    """The first problem of a config as one line, naming its flag (``--max-rounds: ...``)."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"--{field.replace('_', '-')}: {msg}" if field else msg
 
 
 def build_critics(
@@ -123,10 +147,7 @@ async def run_critique(
         else:  # served by `critic worker`s; their models are theirs to record
             critics, models = [], {}
             remote = [RemoteCritic(r.name, r.spec.weight, r.spec.timeout) for r in roles]
-        rules = ThresholdJudge(
-            accept_at=config.accept_at, discard_below=config.discard_below,
-            patience=config.patience, max_rounds=config.max_rounds,
-        )
+        rules = config.rules()
         judge = build_judge(config.judge, registry, pool, rules, seed=config.seed)
         if isinstance(judge, LLMJudge):
             roles_spec = [*roles, judge.role]

@@ -69,14 +69,20 @@ class TranscriptWriter:
 
     def _write(self, line: str) -> None:
         # A plain write+flush (microseconds) rather than a thread hop per line.
-        self._file.write(line + "\n")
-        self._file.flush()
+        try:
+            self._file.write(line + "\n")
+            self._file.flush()
+        except OSError as exc:  # a full disk, a lost mount: the user's to fix, not a crash
+            raise TranscriptError(f"cannot write transcript {self.path}: {exc.strerror}") from exc
 
     def write(self, envelope: Envelope) -> None:
         self._write(ENVELOPE_ADAPTER.dump_json(envelope).decode())
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as exc:
+            raise TranscriptError(f"cannot write transcript {self.path}: {exc.strerror}") from exc
 
     def __enter__(self) -> TranscriptWriter:
         return self

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +31,12 @@ def critic(*args: str, cwd: Path | None = None, timeout: float = 600) -> subproc
         (["run", "x", "--role", "nope"], "unknown role 'nope'"),
         (["run", "x", "--accept-at", "2"], "--accept-at"),
         (["replay", "/no/such.jsonl"], "cannot read /no/such.jsonl"),
+        (["run", "x", "--discard-below", "0.9", "--accept-at", "0.5"],
+         "discard_below (0.9) must not exceed accept_at (0.5)"),
+        (["run", "x", "--temperature", "inf"], "--temperature: Input should be a finite number"),
+        (["debate", "x", "--temperature", "nan"], "--temperature"),
+        (["run", "x", "--role", "runs", "--transcript", "/dev/full"],
+         "cannot write transcript /dev/full"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(args: list[str], message: str) -> None:
@@ -39,6 +47,68 @@ def test_user_errors_are_one_line_exit_2(args: list[str], message: str) -> None:
     assert message in lines[0]
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "hint"),
+    [
+        (["frobnicate"], "No such command 'frobnicate'", "critic --help"),
+        (["run", "x", "--max-rounds", "abc"], "Invalid value for '--max-rounds'", "critic run --help"),
+        (["score", "in.jsonl", "--role", "runs"], "Missing option '--output'", "critic score --help"),
+        (["worker", "--bus", "nats://127.0.0.1:4222"], "Missing option '--role'",
+         "critic worker --help"),
+        (["run"], "Missing argument 'task'", "critic run --help"),
+        (["run", "x", "--bogus"], "No such option: --bogus", "critic run --help"),
+    ],
+)
+def test_usage_errors_are_one_line_with_the_help_hint_exit_2(
+    args: list[str], message: str, hint: str
+) -> None:
+    result = critic(*args, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0] and hint in lines[0]
+    assert result.stdout == ""
+
+
+def test_version() -> None:
+    result = critic("--version", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"critic \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def test_task_group_errors_reach_the_user_unwrapped(capsys: pytest.CaptureFixture[str]) -> None:
+    from critic import cli
+    from critic.errors import TranscriptError
+
+    nested = BaseExceptionGroup("outer", [ExceptionGroup("inner", [TranscriptError("t.jsonl: full")])])
+    assert cli._critic_error(nested) == nested.exceptions[0].exceptions[0]  # type: ignore[union-attr]
+    assert cli._critic_error(ExceptionGroup("x", [ValueError("bug")])) is None
+
+
+def test_truncated_gguf_is_a_user_error_before_the_session(tmp_path: Path, model_path: Path) -> None:
+    truncated = tmp_path / "t.gguf"
+    truncated.write_bytes(model_path.read_bytes()[: 1 << 20])
+    result = critic("run", "x", "--model", str(truncated), timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"cannot load model {truncated}" in lines[0]
+    assert result.stdout == ""  # nothing shown: the session never started
+
+
+def test_a_generator_that_never_drafts_is_exit_1_not_a_discard(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    transcript = tmp_path / "t.jsonl"
+    result = critic("run", "x", "--model", f"http://127.0.0.1:{port}/v1", "--role", "runs",
+                    "--max-attempts", "1", "--json", "--transcript", str(transcript), timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "no draft was produced" in result.stderr
+    outcome = Outcome.model_validate_json(result.stdout)
+    assert outcome.draft is None and outcome.stop == "error"
+    assert read_transcript(transcript).payloads("outcome") == [outcome]
 
 
 def test_not_a_gguf_file(tmp_path: Path) -> None:

@@ -16,20 +16,25 @@ if TYPE_CHECKING:
 def open_model(spec: str | None, *, http: HttpOptions | None = None, **options: Any) -> Model:
     """The model named by ``spec``: a GGUF path, an http(s) URL, or None for the default.
 
-    Local files are checked now, so a bad path fails before any session starts.
+    Local files are checked now (path, header, vocabulary and tensor table), so a
+    missing, truncated or corrupt model fails before any session starts.
     ``http`` sets the limits of an HTTP model (connections, retries).
     """
     if spec is None or spec == "":
         from critic.backends.llama_cpp import LlamaCppModel
 
-        return LlamaCppModel.default(**options)
+        model = LlamaCppModel.default(**options)
+        model.verify()
+        return model
     if spec.startswith(("http://", "https://")):
         from critic.backends.openai import OpenAIModel
 
         return OpenAIModel.from_spec(spec, options=http)
     from critic.backends.llama_cpp import LlamaCppModel
 
-    return LlamaCppModel(Path(spec).expanduser(), **options)
+    model = LlamaCppModel(Path(spec).expanduser(), **options)
+    model.verify()
+    return model
 
 
 class ModelPool:

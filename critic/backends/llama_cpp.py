@@ -281,6 +281,21 @@ class LlamaCppModel:
 
     def load(self) -> Llama:
         """A new context on this file (called once per agent, in a worker thread)."""
+        llama = self._open(n_ctx=self.n_ctx, n_threads=self.n_threads,
+                           n_threads_batch=self.n_threads)
+        llama.verbose = False
+        return llama
+
+    def verify(self) -> None:
+        """Read the file's header and vocabulary, so a truncated or corrupt model fails now.
+
+        A vocabulary-only load takes ~10 ms and still checks the file against
+        the tensor table, where a bad file would otherwise load lazily and turn
+        every call of the session into an error.
+        """
+        self._open(vocab_only=True)
+
+    def _open(self, **params: Any) -> Llama:
         try:
             llama_class = _cancellable_llama_class()
         except ImportError as exc:
@@ -293,21 +308,13 @@ class LlamaCppModel:
         # chatter at the Python level (one load at a time), then go quiet.
         with _LOAD_LOCK, contextlib.redirect_stderr(io.StringIO()) as chatter:
             try:
-                llama = llama_class(
-                    model_path=str(self.path),
-                    n_ctx=self.n_ctx,
-                    n_threads=self.n_threads,
-                    n_threads_batch=self.n_threads,
-                    verbose=True,
-                )
+                return llama_class(model_path=str(self.path), verbose=True, **params)
             except (ValueError, RuntimeError) as exc:
                 last = chatter.getvalue().strip().splitlines()[-1:]
                 detail = f" ({last[0]})" if last else ""
                 raise ModelError(f"cannot load model {self.path}: {exc}{detail}") from exc
             finally:
                 _quiet_llama_logs()
-        llama.verbose = False
-        return llama
 
     def describe(self) -> dict[str, str]:
         return {

@@ -53,7 +53,11 @@ def run(
     cache: CacheFile = None,
     offline: Offline = False,
 ) -> None:
-    """Run one critique session and show it live (or print the Outcome with --json)."""
+    """Run one critique session and show it live (or print the Outcome with --json).
+
+    Exit code 1 when the generator never produced a draft (e.g. its model is
+    unreachable): that is a failed run, not a judge's discard.
+    """
     config = RunConfig.parse(
         task=task, roles=tuple(role) if role else ("correctness", "clarity"),
         max_rounds=max_rounds, accept_at=accept_at, discard_below=discard_below,
@@ -71,6 +75,10 @@ def run(
         sys.stdout.write(outcome.model_dump_json() + "\n")
     if offline and outcome.stop == "error":  # e.g. the generator's call was not cached
         raise ModelError(outcome.reason)
+    if outcome.draft is None:
+        Console(stderr=True, highlight=False).print(
+            f"[bold red]error:[/bold red] no draft was produced: {outcome.reason}", soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def read_tests(path: Path | None) -> str | None:
