@@ -76,6 +76,17 @@ class RoleSpec(BaseModel):
             raise ValueError(f"kind {kind!r} needs a prompt template")
         return value
 
+    @field_validator("model")
+    @classmethod
+    def _model_spec(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("http://", "https://")):
+            return value
+        if not value.lower().endswith(".gguf"):
+            raise ValueError(
+                f"{value!r} is neither an http(s) URL nor a GGUF file path (*.gguf)"
+            )
+        return value
+
     @field_validator("scale")
     @classmethod
     def _scale_ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
@@ -203,6 +214,11 @@ def check_role_dir(
         except RoleFileError as exc:
             problems.extend(f"{exc.path}: {problem}" for problem in exc.problems)
             continue
+        model = role.spec.model
+        if model is not None and not model.startswith(("http://", "https://")):
+            problem = _local_model_problem(Path(model).expanduser())
+            if problem:
+                problems.append(f"{path}: model: {problem}")
         if known_kinds is not None and role.spec.kind not in known_kinds:
             known = ", ".join(sorted(known_kinds))
             problems.append(f"{path}: kind: unknown kind {role.spec.kind!r} (known: {known})")
@@ -211,6 +227,15 @@ def check_role_dir(
         else:
             seen[role.name] = path
     return problems
+
+
+def _local_model_problem(path: Path) -> str | None:
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        return f"cannot read model file {path}: {exc.strerror}"
+    return None if magic == b"GGUF" else f"{path} is not a GGUF model file"
 
 
 @dataclass

@@ -202,3 +202,20 @@ def test_run_uses_an_entry_point_class_role(tmp_path: Path, model_path: Path) ->
     assert critique.score == pytest.approx(1.0 - upper)  # computed by the plugin's own code
     assert not [p for p in t.payloads("model_call") if isinstance(p, ModelCall) and p.agent == "shout"]
     assert t.header.config["roles_spec"]["shout"]["kind"] == "plugin"
+
+
+def test_roles_check_refuses_a_model_that_is_not_a_gguf_or_url(tmp_path: Path) -> None:
+    folder = tmp_path / "roles"
+    write(folder / "a.toml", 'name = "a"\ndescription = "d"\nprompt = "correctness.j2"\n'
+          'model = "/etc/passwd"\n')
+    write(folder / "b.toml", 'name = "b"\ndescription = "d"\nprompt = "correctness.j2"\n'
+          f'model = "{tmp_path / "missing.gguf"}"\n')
+    write(folder / "c.toml", 'name = "c"\ndescription = "d"\nprompt = "correctness.j2"\n'
+          f'model = "{tmp_path / "fake.gguf"}"\n')
+    write(tmp_path / "fake.gguf", "not a model")
+    result = critic("roles", "check", str(folder), timeout=60)
+    assert result.returncode == 2
+    out = result.stdout
+    assert f"{folder / 'a.toml'}: model: '/etc/passwd' is neither an http(s) URL" in out
+    assert f"{folder / 'b.toml'}: model: cannot read model file" in out
+    assert f"{folder / 'c.toml'}: model: {tmp_path / 'fake.gguf'} is not a GGUF model file" in out

@@ -120,6 +120,11 @@ def default_cpu_budget() -> CpuBudget:
         return _DEFAULT_BUDGET
 
 
+#: No tokenizer packs more characters than this into one token, so a longer
+#: prompt cannot fit the context and is refused without being tokenized.
+MAX_CHARS_PER_TOKEN = 64
+
+
 @dataclass
 class LlamaCppBackend:
     """One agent's private llama.cpp context."""
@@ -144,6 +149,15 @@ class LlamaCppBackend:
         params: GenerationParams,
         schema: JsonSchema | None = None,
     ) -> Completion:
+        chars = sum(len(m.content) for m in messages)
+        limit = self.model.n_ctx * MAX_CHARS_PER_TOKEN
+        if chars > limit:
+            # Refused before the worker thread: tokenizing 50 MB there took
+            # minutes that no timeout could cancel, and held the process at exit.
+            raise ModelError(
+                f"{self.name} ({self.agent}): a prompt of {chars} characters cannot fit the "
+                f"{self.model.n_ctx}-token context (limit {limit} characters)"
+            )
         cancelled = threading.Event()
         try:
             return await anyio.to_thread.run_sync(
