@@ -27,7 +27,9 @@ async def test_a_prompt_that_cannot_fit_the_context_is_refused_untokenized(
     assert backend._llama is None  # refused before a context was even made
 
 
-def test_score_with_an_output_too_long_for_the_context_is_an_error_critique(tmp_path: Path, model_path: Path) -> None:
+def test_score_with_an_output_too_long_for_the_context_is_an_error_critique(
+    tmp_path: Path, model_path: Path
+) -> None:
     records = tmp_path / "in.jsonl"
     records.write_text(json.dumps({"id": "big", "input": "Say hi.", "output": "y " * 450_000}) + "\n")
     out = tmp_path / "out.jsonl"
