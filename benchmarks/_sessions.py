@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import anyio
 
 from critic.backends.base import Backend, Completion, GenerationParams, JsonSchema, Model
-from critic.judge import aggregate, feedback_from
+from critic.judges.rules import aggregate, feedback_from
 from critic.messages import ChatMessage, JudgeRequest, Verdict
-from critic.roles import Role, RoleRegistry
+from critic.roles.spec import Role, RoleRegistry
 from critic.structured import Recorder
 
 

@@ -25,18 +25,18 @@ from typing import Any
 import anyio
 from _common import arguments, emit, log, model_info
 
-from critic.agents import LLMGenerator
-from critic.backends import ModelPool
+from critic.critics.critic import LLMGenerator
+from critic.backends.pool import ModelPool
 from critic.backends.base import GenerationParams
 from critic.backends.llama_cpp import LlamaCppModel
 from critic.grounding import extract_code, load_humaneval, run_check_tests
 from critic.grounding.humaneval import HumanEvalProblem
 from critic.grounding.testing import prelude_of
-from critic.judge import ThresholdJudge
+from critic.judges.rules import ThresholdJudge
 from critic.messages import Draft, Envelope, ReviewRequest, Task
-from critic.roles import RoleRegistry
-from critic.runner import build_critics
-from critic.session import Session
+from critic.roles.spec import RoleRegistry
+from critic.session.run import build_critics
+from critic.session.session import Session
 
 INSTRUCTION = ("Complete the following Python function. Reply with the whole function, "
                "signature included, in one ```python code block.\n\n")

@@ -29,12 +29,12 @@ import anyio
 from _common import arguments, emit, log, median, model_info, rounded
 from _sessions import FixedRoundsJudge, roles
 
-from critic.agents import LLMCritic, LLMGenerator
+from critic.critics.critic import LLMCritic, LLMGenerator
 from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.backends.llama_cpp import LlamaCppBackend, LlamaCppModel, default_model_path
 from critic.bus.memory import MemoryBus
 from critic.messages import ChatMessage, Task
-from critic.session import Session
+from critic.session.session import Session
 
 ROLES = ("correctness", "clarity")
 TASK = Task(prompt="Write a Python function is_palindrome(s) that ignores case and spaces.")

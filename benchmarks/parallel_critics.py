@@ -28,14 +28,14 @@ import httpx
 from _common import arguments, emit, log, median, rounded
 from _sessions import FixedRoundsJudge, roles
 
-from critic.agents import LLMCritic, LLMGenerator, critique_schema
-from critic.backends import open_model
+from critic.critics.critic import LLMCritic, LLMGenerator, critique_schema
+from critic.backends.pool import open_model
 from critic.backends.base import GenerationParams, Model
 from critic.backends.openai import HttpOptions
 from critic.backends.scripted import ScriptedModel
 from critic.bus.memory import MemoryBus
 from critic.messages import ChatMessage, Task
-from critic.session import Session
+from critic.session.session import Session
 
 SERVER = Path(__file__).resolve().parent / "_latency_server.py"
 TASK = Task(prompt="Write a Python function that returns the n-th Fibonacci number.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from critic import NumberAnswer, OptionAnswer, TextAnswer
-from critic.answers import extractor
+from critic.debate.answers import extractor
 from critic.errors import ConfigError
 
 pytestmark = pytest.mark.anyio

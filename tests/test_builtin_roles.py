@@ -26,9 +26,9 @@ from critic import (
     ThresholdJudge,
     load_role_file,
 )
-from critic.llm_judge import JudgeOutput, LLMJudge
+from critic.judges.llm import JudgeOutput, LLMJudge
 from critic.messages import Critique
-from critic.templates import package_data_dir
+from critic.prompts import package_data_dir
 
 pytestmark = [pytest.mark.anyio, pytest.mark.model]
 

@@ -17,7 +17,7 @@ from critic.transcript import read_transcript
 
 def critic(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "critic.cli", *args], capture_output=True, text=True,
+        [sys.executable, "-m", "critic.cli.main", *args], capture_output=True, text=True,
         timeout=timeout, cwd=cwd,
     )
 

@@ -25,7 +25,7 @@ from critic import (
 from critic.backends.scripted import Reply
 from critic.errors import ConfigError, ModelError
 from critic.messages import Answer, DebateOutcome, DebateRequest, DebateRound
-from critic.templates import PromptLibrary, PromptTemplate
+from critic.prompts import PromptLibrary, PromptTemplate
 
 pytestmark = pytest.mark.anyio
 
@@ -281,7 +281,7 @@ def test_bad_settings_are_config_errors() -> None:
 async def test_critic_replay_renders_a_debate_transcript(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from critic.cli import main
+    from critic.cli.main import main
 
     path = tmp_path / "debate.jsonl"
     writer = TranscriptWriter(path, TranscriptHeader(session="x", mode="debate"))
@@ -313,8 +313,8 @@ async def test_the_debaters_of_a_round_answer_concurrently() -> None:
 
 
 def test_debater_settings_come_from_the_role_only_where_it_sets_them() -> None:
-    from critic.debate_runner import DebateConfig, debater_params
-    from critic.roles import Role, RoleSpec
+    from critic.debate.run import DebateConfig, debater_params
+    from critic.roles.spec import Role, RoleSpec
 
     config = DebateConfig(question="q", seed=10, temperature=0.7, max_tokens=64)
     assert debater_params(config, None, 2).model_dump() == {

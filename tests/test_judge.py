@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from critic.judge import ThresholdJudge, aggregate, feedback_from
+from critic.judges.rules import ThresholdJudge, aggregate, feedback_from
 from critic.messages import Critique, Draft, JudgeRequest, ModelCall, Task
 
 pytestmark = pytest.mark.anyio

@@ -26,10 +26,10 @@ from critic import (
     ThresholdJudge,
     Verdict,
 )
-from critic.backends import ModelPool
+from critic.backends.pool import ModelPool
 from critic.backends.scripted import Reply
-from critic.llm_judge import JudgeOutput, LLMJudge, build_judge
-from critic.templates import TEMPLATE_VARIABLES
+from critic.judges.llm import JudgeOutput, LLMJudge, build_judge
+from critic.prompts import TEMPLATE_VARIABLES
 
 pytestmark = pytest.mark.anyio
 

@@ -22,7 +22,7 @@ def critic(*args: str, pythonpath: Path | None = None, timeout: float = 300
     env = {**os.environ, "COLUMNS": "200", "CRITIC_ROLES_PATH": ""}
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "critic.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "critic.cli.main", *args], capture_output=True,
                           text=True, timeout=timeout, env=env)
 
 
@@ -124,7 +124,7 @@ def test_roles_check_reports_every_problem_with_file_and_field(tmp_path: Path) -
 
 
 def test_one_file_with_several_problems_reports_each(tmp_path: Path) -> None:
-    from critic.roles import check_role_dir
+    from critic.roles.spec import check_role_dir
 
     write(tmp_path / "r.toml", 'name = "r"\ndescription = "d"\nprompt = "gone.j2"\n'
           'system = "also-gone.j2"\ncolour = 1\nscale = [3, 1]\n')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from critic.agents import critique_schema
+from critic.critics.critic import critique_schema
 from critic.errors import MalformedOutput
 from critic.structured import parse_output
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from critic.errors import ConfigError, TemplateBoundError
-from critic.templates import PromptLibrary
+from critic.prompts import PromptLibrary
 
 HOSTILE = {
     "recursive-macro": "{% macro f(x) %}{{ f(x) }}{% endmacro %}{{ f(1) }}",
@@ -81,7 +81,7 @@ def test_hostile_role_template_fails_each_command_with_exit_2(tmp_path: Path, co
     (roles / "evil.toml").write_text('name = "evil"\ndescription = "d"\nprompt = "evil.j2"\n')
     (roles / "evil.j2").write_text(HOSTILE["nested-loops"])
     args = [*command, str(roles)] if command == ["roles", "check"] else [*command, "--roles-dir", str(roles)]
-    result = subprocess.run([sys.executable, "-m", "critic.cli", *args], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "critic.cli.main", *args], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2, result.stdout + result.stderr
     output = (result.stdout + result.stderr).strip()

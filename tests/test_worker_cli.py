@@ -32,7 +32,7 @@ def server(tmp_path: Path) -> Iterator[NatsServer]:
 def start_worker(server: NatsServer, role: str, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "critic.cli", "worker", "--bus", server.url, "--role", role],
+            [sys.executable, "-m", "critic.cli.main", "worker", "--bus", server.url, "--role", role],
             stdout=out, stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 60

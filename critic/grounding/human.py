@@ -20,11 +20,11 @@ from rich.panel import Panel
 
 from critic.errors import ConfigError
 from critic.messages import Critique, ReviewRequest
-from critic.roles import Role
+from critic.roles.spec import Role
 from critic.structured import Recorder
 
 if TYPE_CHECKING:
-    from critic.kinds import CriticContext
+    from critic.roles.kinds import CriticContext
 
 _ACCEPT = {"a", "accept", "y", "yes"}
 _REJECT = {"r", "reject", "n", "no"}

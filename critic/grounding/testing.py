@@ -31,11 +31,11 @@ from critic.grounding.execution import (
 )
 from critic.grounding.sandbox import SandboxLimits, SandboxResult, run_python
 from critic.messages import Critique, ReviewRequest, Task
-from critic.roles import Role
+from critic.roles.spec import Role
 from critic.structured import Recorder
 
 if TYPE_CHECKING:
-    from critic.kinds import CriticContext
+    from critic.roles.kinds import CriticContext
 
 _IMPORT = re.compile(r"^(import\s+\w|from\s+[\w.]+\s+import\s)")
 _DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)

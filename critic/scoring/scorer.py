@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import anyio
 
-from critic.agents import Critic, Judge, critic_handler
+from critic.critics.critic import Critic, Judge, critic_handler
 from critic.errors import CriticError
-from critic.judge import ThresholdJudge
+from critic.judges.rules import ThresholdJudge
 from critic.messages import (
     Critique,
     Draft,

@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from critic.agents import critique_schema
+from critic.critics.critic import critique_schema
 from critic.backends.base import GenerationParams
 from critic.backends.llama_cpp import CpuBudget, LlamaCppModel
 from critic.errors import ConfigError

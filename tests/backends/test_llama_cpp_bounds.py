@@ -34,7 +34,7 @@ def test_score_with_an_output_too_long_for_the_context_is_an_error_critique(
     records.write_text(json.dumps({"id": "big", "input": "Say hi.", "output": "y " * 450_000}) + "\n")
     out = tmp_path / "out.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "critic.cli", "score", str(records), "-o", str(out),
+        [sys.executable, "-m", "critic.cli.main", "score", str(records), "-o", str(out),
          "--role", "correctness"], capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr

@@ -20,7 +20,7 @@ from critic import (
     Task,
     ThresholdJudge,
 )
-from critic.backends import ModelPool, open_model
+from critic.backends.pool import ModelPool, open_model
 from critic.backends.base import GenerationParams
 from critic.backends.openai import HttpOptions, OpenAIModel, RetriesExhausted, parse_model_url
 from critic.backends.options import ModelOptions
@@ -193,7 +193,7 @@ async def test_request_body_and_json_schema_fallback_to_json_object() -> None:
                                                    "should be 'text' or 'json_object'"}})
     script = Script(rejected, ok(CRITIQUE), ok(CRITIQUE))
     m = model(script)
-    from critic.agents import CritiqueOutput
+    from critic.critics.critic import CritiqueOutput
 
     async def record(call: ModelCall) -> None:
         pass

@@ -26,7 +26,7 @@ def stub() -> Iterator[StubServer]:
 def critic_run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     roles = [arg for name in FOUR for arg in ("--role", name)]
     return subprocess.run(
-        [sys.executable, "-m", "critic.cli", "run", "Write a Python function that adds.",
+        [sys.executable, "-m", "critic.cli.main", "run", "Write a Python function that adds.",
          "--model", url, "--max-rounds", "1", "--json", *roles, *args],
         capture_output=True, text=True, timeout=120,
     )

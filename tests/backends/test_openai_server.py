@@ -21,7 +21,7 @@ TASK = "Write a Python function that reverses a string."
 
 
 def critic(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "critic.cli", *args],
+    return subprocess.run([sys.executable, "-m", "critic.cli.main", *args],
                           capture_output=True, text=True, timeout=300)
 
 

@@ -18,7 +18,7 @@ import anyio
 from critic.bus.nats import open_bus
 from critic.messages import Critique, ReviewRequest
 from critic.structured import Recorder
-from critic.worker import serve_critics
+from critic.bus.worker import serve_critics
 
 
 @dataclass

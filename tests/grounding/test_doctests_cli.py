@@ -15,7 +15,7 @@ def test_doctests_feedback_reaches_the_generator(model_path: Path, tmp_path: Pat
     problem = load_humaneval()["HumanEval/0"]
     transcript = tmp_path / "doctests.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "critic.cli", "run", problem.prompt, "--role", "doctests",
+        [sys.executable, "-m", "critic.cli.main", "run", problem.prompt, "--role", "doctests",
          "--max-rounds", "2", "--max-tokens", "96", "--transcript", str(transcript), "--json"],
         capture_output=True, text=True, timeout=300,
     )

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from critic.backends import ModelPool
+from critic.backends.pool import ModelPool
 from critic.errors import ConfigError
 from critic.grounding import HumanCritic, human_critic
-from critic.kinds import CriticContext
+from critic.roles.kinds import CriticContext
 from critic.messages import Draft, ReviewRequest, Task
-from critic.roles import RoleRegistry
+from critic.roles.spec import RoleRegistry
 
 
 async def _review(answers: str) -> tuple[float | None, tuple[str, ...], str]:
@@ -63,7 +63,7 @@ def test_no_terminal_is_refused_when_built() -> None:
 
 
 def critic_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "critic.cli", *args]
+    return [sys.executable, "-m", "critic.cli.main", *args]
 
 
 def test_cli_without_terminal_exits_2_on_one_line() -> None:

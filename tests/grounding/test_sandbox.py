@@ -12,13 +12,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from critic.backends import ModelPool
+from critic.backends.pool import ModelPool
 from critic.grounding import SandboxLimits, run_python
 from critic.grounding.execution import extract_code, trim_traceback
 from critic.grounding.sandbox import isolation_prefix
-from critic.kinds import CriticContext, default_kinds
+from critic.roles.kinds import CriticContext, default_kinds
 from critic.messages import Critique, Draft, ReviewRequest, Task
-from critic.roles import Role, RoleRegistry
+from critic.roles.spec import Role, RoleRegistry
 
 pytestmark = pytest.mark.anyio
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from critic.backends import ModelPool
+from critic.backends.pool import ModelPool
 from critic.errors import CriticError
 from critic.grounding import load_humaneval, run_check_tests, suite_for
 from critic.grounding.humaneval import HumanEvalProblem
-from critic.kinds import CriticContext, default_kinds
+from critic.roles.kinds import CriticContext, default_kinds
 from critic.messages import Critique, Draft, ReviewRequest, Task
-from critic.roles import RoleRegistry
+from critic.roles.spec import RoleRegistry
 
 pytestmark = pytest.mark.anyio
 

@@ -28,7 +28,7 @@ def env_with(site: Path | None = None) -> dict[str, str]:
 
 def critic(*args: str, env: dict[str, str] | None = None,
            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "critic.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "critic.cli.main", *args], capture_output=True,
                           text=True, timeout=timeout, env=env or env_with())
 
 
@@ -42,7 +42,7 @@ def write_records(path: Path, n: int) -> Path:
 def start_and_wait(args: list[str], env: dict[str, str], out: Path,
                    lines: int) -> subprocess.Popen[str]:
     """Start `critic score` and wait until ``out`` holds at least ``lines`` lines."""
-    process = subprocess.Popen([sys.executable, "-m", "critic.cli", *args], env=env, text=True,
+    process = subprocess.Popen([sys.executable, "-m", "critic.cli.main", *args], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -9,14 +9,14 @@ from pathlib import Path
 import anyio
 import pytest
 
-from critic.agents import LLMCritic
+from critic.critics.critic import LLMCritic
 from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.backends.scripted import ScriptedModel
 from critic.errors import TranscriptError
-from critic.judge import ThresholdJudge
-from critic.llm_judge import LLMJudge
+from critic.judges.rules import ThresholdJudge
+from critic.judges.llm import LLMJudge
 from critic.messages import ChatMessage, Draft, Envelope, Outcome, Task, Usage
-from critic.roles import RoleRegistry
+from critic.roles.spec import RoleRegistry
 from critic.scoring import (
     ResultFile,
     ScoreConfig,

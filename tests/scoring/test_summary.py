@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from critic.commands.score import ScoreProgress
+from critic.cli.score import ScoreProgress
 from critic.scoring import ScoreResult, cohen_kappa, spearman, summarize
 from critic.scoring.results import ResultVerdict, RoleScore
 from critic.scoring.summary import average_ranks, label_of
@@ -85,7 +85,7 @@ def test_label_mapping(target: object, label: bool | None) -> None:
 def test_summarize_command_json_and_table(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     path.write_text("".join(r.model_dump_json() + "\n" for r in RESULTS))
-    run = [sys.executable, "-m", "critic.cli", "summarize", str(path)]
+    run = [sys.executable, "-m", "critic.cli.main", "summarize", str(path)]
     as_json = subprocess.run([*run, "--json", "--threshold", "0.7"], capture_output=True,
                              text=True, timeout=60)
     assert as_json.returncode == 0, as_json.stderr

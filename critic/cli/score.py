@@ -21,9 +21,9 @@ from rich.progress import (
 )
 
 from critic.backends.options import ModelOptions
-from critic.commands import app
-from critic.commands.model_options import CacheFile, MaxAttempts, MaxConnections, Offline
-from critic.commands.summarize import show_summary
+from critic.cli.app import app
+from critic.cli.options import CacheFile, MaxAttempts, MaxConnections, Offline
+from critic.cli.summarize import show_summary
 from critic.scoring.job import ScoreConfig, score_file
 from critic.scoring.results import ScoreResult, read_results
 from critic.scoring.summary import summarize

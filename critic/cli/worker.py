@@ -9,8 +9,8 @@ from typing import Annotated
 import anyio
 import typer
 
-from critic.commands import app
-from critic.worker import run_worker
+from critic.cli.app import app
+from critic.bus.worker import run_worker
 
 
 @app.command()

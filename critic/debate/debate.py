@@ -22,12 +22,12 @@ from itertools import pairwise
 import anyio
 from anyio.abc import TaskStatus
 
-from critic.agents import Critic, failed_critique, serve
-from critic.answers import AnswerExtractor, NumberAnswer
+from critic.critics.critic import Critic, failed_critique, serve
+from critic.debate.answers import AnswerExtractor, NumberAnswer
 from critic.bus.base import Bus
 from critic.bus.memory import MemoryBus
-from critic.debate_judge import DebateJudge, MajorityJudge, count_votes
-from critic.debaters import Debater
+from critic.judges.debate import DebateJudge, MajorityJudge, count_votes
+from critic.debate.debaters import Debater
 from critic.errors import BusError, ConfigError
 from critic.messages import (
     Answer,
@@ -49,7 +49,7 @@ from critic.messages import (
     new_id,
     topic,
 )
-from critic.session import TIMEOUT_GRACE, Observer, RemoteCritic, serve_critic
+from critic.session.session import TIMEOUT_GRACE, Observer, RemoteCritic, serve_critic
 from critic.structured import Recorder
 from critic.transcript import TranscriptWriter
 

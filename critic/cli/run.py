@@ -11,11 +11,11 @@ import typer
 from rich.console import Console
 
 from critic.backends.options import ModelOptions
-from critic.commands import app
-from critic.commands.model_options import CacheFile, MaxAttempts, MaxConnections, Offline
-from critic.display import SessionView
+from critic.cli.app import app
+from critic.cli.options import CacheFile, MaxAttempts, MaxConnections, Offline
+from critic.cli.views import SessionView
 from critic.errors import ConfigError, ModelError
-from critic.runner import RunConfig, run_critique
+from critic.session.run import RunConfig, run_critique
 
 
 @app.command()

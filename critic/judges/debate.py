@@ -18,13 +18,13 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from critic.answers import AnswerExtractor, NumberAnswer, normalize_text
-from critic.backends import ModelPool
+from critic.debate.answers import AnswerExtractor, NumberAnswer, normalize_text
+from critic.backends.pool import ModelPool
 from critic.backends.base import Backend, GenerationParams
-from critic.debaters import format_answers
+from critic.debate.debaters import format_answers
 from critic.errors import ConfigError, ModelError
 from critic.messages import Answer, ChatMessage, DebateJudgeRequest, DebateVerdict
-from critic.roles import Role, RoleRegistry
+from critic.roles.spec import Role, RoleRegistry
 from critic.structured import Recorder, complete_structured
 
 #: The name ``critic debate --judge`` uses for the majority vote.

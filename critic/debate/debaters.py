@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 from critic.backends.base import Backend, GenerationParams
 from critic.messages import Answer, AnswerCritique, ChatMessage, DebateRequest
 from critic.structured import Recorder, call_model
-from critic.templates import PromptLibrary, PromptTemplate
+from critic.prompts import PromptLibrary, PromptTemplate
 
 
 @runtime_checkable

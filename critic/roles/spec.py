@@ -19,7 +19,7 @@ Unknown keys are an error. Templates are rendered once at load time, so a
 missing template or an undefined variable fails here, naming the file and field.
 
 A role can also be a Python class published through an entry point in the
-group ``critic.roles`` (see :mod:`critic.role_plugins`); its :class:`Role` has
+group ``critic.roles.spec`` (see :mod:`critic.roles.plugins`); its :class:`Role` has
 kind ``plugin`` and carries the class in :attr:`Role.plugin`.
 """
 
@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from critic.errors import ConfigError
-from critic.templates import PromptLibrary, PromptTemplate, package_data_dir
+from critic.prompts import PromptLibrary, PromptTemplate, package_data_dir
 
 if TYPE_CHECKING:
-    from critic.agents import Critic
-    from critic.kinds import CriticContext
+    from critic.critics.critic import Critic
+    from critic.roles.kinds import CriticContext
 
 LLM_KINDS = frozenset({"llm", "judge"})
 #: The kind of a role defined by a Python class (an entry point), not a TOML file.
@@ -244,7 +244,7 @@ class RoleRegistry:
 
     Sources: the built-in ``roles/`` folder, then each folder of
     ``$CRITIC_ROLES_PATH`` (``os.pathsep``-separated), then ``extra_dirs``,
-    then the entry points of the group ``critic.roles``. Nothing is read
+    then the entry points of the group ``critic.roles.spec``. Nothing is read
     until :meth:`load` is called. ``entry_points`` replaces the installed
     entry points (tests inject their own); ``include_plugins=False`` skips them.
     """
@@ -271,7 +271,7 @@ class RoleRegistry:
             yield folder(Path(directory), f"dir:{directory}")
         if self.include_plugins:
             # Imported here: the plugin loader builds Roles, so it imports this module.
-            from critic.role_plugins import installed_entry_points, load_entry_point_roles
+            from critic.roles.plugins import installed_entry_points, load_entry_point_roles
 
             found = self.entry_points or installed_entry_points
             yield lambda: load_entry_point_roles(found(), self.prompts)

@@ -1,6 +1,6 @@
 """The ``critic`` command: parse, call the library, print. No logic lives here.
 
-Each sub-command lives in its own module under :mod:`critic.commands`;
+Each sub-command lives in its own module under :mod:`critic.cli.app`;
 importing the module registers it on :data:`critic.commands.app`.
 
 Exit codes: 0 done; 1 the command ran but did not get its result (e.g. a
@@ -13,14 +13,14 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-import critic.commands.debate
-import critic.commands.replay
-import critic.commands.roles
-import critic.commands.run
-import critic.commands.score
-import critic.commands.summarize
-import critic.commands.worker  # noqa: F401  (each import registers its commands)
-from critic.commands import app
+import critic.cli.debate
+import critic.cli.replay
+import critic.cli.roles
+import critic.cli.run
+import critic.cli.score
+import critic.cli.summarize
+import critic.cli.worker  # noqa: F401  (each import registers its commands)
+from critic.cli.app import app
 from critic.errors import CriticError
 
 err = Console(stderr=True, highlight=False)

@@ -1,4 +1,4 @@
-"""Roles published by installed packages through the entry-point group ``critic.roles``.
+"""Roles published by installed packages through the entry-point group ``critic.roles.spec``.
 
 An entry point resolves to one of:
 
@@ -29,14 +29,14 @@ from typing import cast
 from pydantic import ValidationError
 
 from critic.errors import ConfigError
-from critic.roles import PLUGIN_KIND, CriticClass, Role, RoleSpec, load_role_dir
-from critic.templates import PromptLibrary
+from critic.roles.spec import PLUGIN_KIND, CriticClass, Role, RoleSpec, load_role_dir
+from critic.prompts import PromptLibrary
 
-ENTRY_POINT_GROUP = "critic.roles"
+ENTRY_POINT_GROUP = "critic.roles.spec"
 
 
 def installed_entry_points() -> list[EntryPoint]:
-    """The ``critic.roles`` entry points of the installed distributions, in a stable order."""
+    """The ``critic.roles.spec`` entry points of the installed distributions, in a stable order."""
     unique: dict[tuple[str, str, str], EntryPoint] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         # A distribution reachable twice on sys.path lists its entry points twice.

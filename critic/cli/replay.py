@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from critic.commands import app
-from critic.debate_display import DebateView
-from critic.display import SessionView
+from critic.cli.app import app
+from critic.cli.debate_views import DebateView
+from critic.cli.views import SessionView
 from critic.messages import ENVELOPE_ADAPTER
 from critic.transcript import read_transcript
 

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from critic.commands import app
+from critic.cli.app import app
 from critic.errors import ConfigError
 from critic.scoring.results import read_results
 from critic.scoring.summary import Summary, summarize

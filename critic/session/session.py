@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import anyio
 from anyio.abc import TaskStatus
 
-from critic.agents import Critic, Generator, Judge, critic_handler, failed_critique, serve
+from critic.critics.critic import Critic, Generator, Judge, critic_handler, failed_critique, serve
 from critic.bus.base import Bus
 from critic.bus.memory import MemoryBus
 from critic.errors import BusError

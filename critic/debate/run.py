@@ -17,18 +17,18 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from critic.answers import EXTRACTORS, extractor
-from critic.backends import ModelPool
+from critic.debate.answers import EXTRACTORS, extractor
+from critic.backends.pool import ModelPool
 from critic.backends.base import GenerationParams
 from critic.bus.nats import check_bus_url, open_bus
-from critic.debate import Debate
-from critic.debate_judge import MAJORITY, LLMDebateJudge, build_debate_judge
-from critic.debaters import LLMDebater
+from critic.debate.debate import Debate
+from critic.judges.debate import MAJORITY, LLMDebateJudge, build_debate_judge
+from critic.debate.debaters import LLMDebater
 from critic.errors import ConfigError
 from critic.messages import DebateOutcome
-from critic.roles import Role, RoleRegistry
-from critic.runner import build_critics
-from critic.session import Observer, RemoteCritic
+from critic.roles.spec import Role, RoleRegistry
+from critic.session.run import build_critics
+from critic.session.session import Observer, RemoteCritic
 from critic.transcript import TranscriptHeader, TranscriptWriter
 
 #: The kind of a role that shapes a debater instead of reviewing.

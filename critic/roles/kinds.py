@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from critic.agents import Critic, LLMCritic
-from critic.backends import ModelPool
+from critic.critics.critic import Critic, LLMCritic
+from critic.backends.pool import ModelPool
 from critic.errors import ConfigError
-from critic.roles import PLUGIN_KIND, Role
+from critic.roles.spec import PLUGIN_KIND, Role
 
 #: Kinds whose critics call a model (a transcript header records their model).
 MODEL_KINDS = frozenset({"llm", "judge"})

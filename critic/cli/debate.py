@@ -10,9 +10,9 @@ import anyio
 import typer
 from rich.console import Console
 
-from critic.commands import app
-from critic.debate_display import DebateView
-from critic.debate_runner import DebateConfig, run_debate
+from critic.cli.app import app
+from critic.cli.debate_views import DebateView
+from critic.debate.run import DebateConfig, run_debate
 
 
 @app.command()

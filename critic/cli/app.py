@@ -1,7 +1,7 @@
 """The ``critic`` command's sub-commands, one module each; :data:`app` collects them.
 
-A command module does ``from critic.commands import app`` and decorates its
-function with ``@app.command()``; :mod:`critic.cli` imports every module.
+A command module does ``from critic.cli.app import app`` and decorates its
+function with ``@app.command()``; :mod:`critic.cli.main` imports every module.
 """
 
 from __future__ import annotations

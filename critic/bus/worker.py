@@ -14,15 +14,15 @@ from pathlib import Path
 
 import anyio
 
-from critic.agents import Critic
-from critic.backends import ModelPool
+from critic.critics.critic import Critic
+from critic.backends.pool import ModelPool
 from critic.bus.base import Bus
 from critic.bus.nats import open_bus
 from critic.errors import BusError, ConfigError
 from critic.messages import Critique, Envelope, ReviewRequest, topic
-from critic.roles import Role, RoleRegistry
-from critic.runner import build_critics
-from critic.session import TIMEOUT_GRACE, serve_critic
+from critic.roles.spec import Role, RoleRegistry
+from critic.session.run import build_critics
+from critic.session.session import TIMEOUT_GRACE, serve_critic
 from critic.structured import Recorder
 
 #: Queue group of every worker: members split the requests of a role.

@@ -1,0 +1,1 @@
+"""The ``critic`` command line: one module per command; rich lives only here."""

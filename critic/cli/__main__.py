@@ -1,0 +1,5 @@
+"""``python -m critic.cli``: the ``critic`` command."""
+
+from critic.cli.main import main
+
+raise SystemExit(main())

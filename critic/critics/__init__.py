@@ -1,0 +1,1 @@
+"""The agents that call models: the LLM generator and the LLM critic."""

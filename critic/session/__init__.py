@@ -1,0 +1,1 @@
+"""A critique session: the loop (:mod:`.session`) and its wiring from a config (:mod:`.run`)."""
