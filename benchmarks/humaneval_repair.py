@@ -25,10 +25,10 @@ from typing import Any
 import anyio
 from _common import arguments, emit, log, model_info
 
-from critic.critics.critic import LLMGenerator
-from critic.backends.pool import ModelPool
 from critic.backends.base import GenerationParams
 from critic.backends.llama_cpp import LlamaCppModel
+from critic.backends.pool import ModelPool
+from critic.critics.critic import LLMGenerator
 from critic.grounding import extract_code, load_humaneval, run_check_tests
 from critic.grounding.humaneval import HumanEvalProblem
 from critic.grounding.testing import prelude_of

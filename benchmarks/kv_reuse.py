@@ -29,10 +29,10 @@ import anyio
 from _common import arguments, emit, log, median, model_info, rounded
 from _sessions import FixedRoundsJudge, roles
 
-from critic.critics.critic import LLMCritic, LLMGenerator
 from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.backends.llama_cpp import LlamaCppBackend, LlamaCppModel, default_model_path
 from critic.bus.memory import MemoryBus
+from critic.critics.critic import LLMCritic, LLMGenerator
 from critic.messages import ChatMessage, Task
 from critic.session.session import Session
 

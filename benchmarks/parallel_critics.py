@@ -28,12 +28,12 @@ import httpx
 from _common import arguments, emit, log, median, rounded
 from _sessions import FixedRoundsJudge, roles
 
-from critic.critics.critic import LLMCritic, LLMGenerator, critique_schema
-from critic.backends.pool import open_model
 from critic.backends.base import GenerationParams, Model
 from critic.backends.openai import HttpOptions
+from critic.backends.pool import open_model
 from critic.backends.scripted import ScriptedModel
 from critic.bus.memory import MemoryBus
+from critic.critics.critic import LLMCritic, LLMGenerator, critique_schema
 from critic.messages import ChatMessage, Task
 from critic.session.session import Session
 

@@ -25,8 +25,8 @@ from typing import Any
 import anyio
 from _common import arguments, emit, log, median, rounded
 
-from critic.roles.kinds import default_kinds
 from critic.messages import Critique, ReviewRequest
+from critic.roles.kinds import default_kinds
 from critic.roles.spec import Role, RoleRegistry
 from critic.scoring import ScoreConfig, read_results, score_file
 from critic.structured import Recorder

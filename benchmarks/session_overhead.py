@@ -26,11 +26,11 @@ import anyio
 from _common import arguments, emit, log, median, model_info, rounded
 from _sessions import Call, FixedRoundsJudge, TimedModel, busy_time, replay, roles
 
-from critic.critics.critic import LLMCritic, LLMGenerator, critique_schema
 from critic.backends.base import GenerationParams
 from critic.backends.llama_cpp import LlamaCppModel, default_model_path
 from critic.backends.scripted import ScriptedModel
 from critic.bus.memory import MemoryBus
+from critic.critics.critic import LLMCritic, LLMGenerator, critique_schema
 from critic.messages import ChatMessage, Task
 from critic.session.session import Session
 from critic.transcript import TranscriptHeader, TranscriptWriter

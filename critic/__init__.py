@@ -10,6 +10,14 @@ message is recorded in a JSONL transcript.
     >>> outcome = anyio.run(run_critique, RunConfig(task="Reverse a string in Python."))
 """
 
+from critic.backends.cache import CachedModel, CacheMiss, ResponseCache
+from critic.backends.llama_cpp import CpuBudget, LlamaCppModel, default_model_path
+from critic.backends.openai import HttpOptions, OpenAIModel, RetriesExhausted
+from critic.backends.options import ModelOptions
+from critic.backends.pool import Backend, Completion, GenerationParams, Model, open_model
+from critic.backends.scripted import ScriptedModel
+from critic.bus import Bus, MemoryBus, NatsBus, Subscription
+from critic.bus.worker import BusCritic
 from critic.critics.critic import (
     Critic,
     CritiqueOutput,
@@ -21,17 +29,9 @@ from critic.critics.critic import (
     serve,
 )
 from critic.debate.answers import AnswerExtractor, NumberAnswer, OptionAnswer, TextAnswer
-from critic.backends.pool import Backend, Completion, GenerationParams, Model, open_model
-from critic.backends.cache import CachedModel, CacheMiss, ResponseCache
-from critic.backends.llama_cpp import CpuBudget, LlamaCppModel, default_model_path
-from critic.backends.openai import HttpOptions, OpenAIModel, RetriesExhausted
-from critic.backends.options import ModelOptions
-from critic.backends.scripted import ScriptedModel
-from critic.bus import Bus, MemoryBus, NatsBus, Subscription
 from critic.debate.debate import Debate
-from critic.judges.debate import DebateJudge, LLMDebateJudge, MajorityJudge
-from critic.debate.run import DebateConfig, run_debate
 from critic.debate.debaters import Debater, LLMDebater
+from critic.debate.run import DebateConfig, run_debate
 from critic.errors import (
     BusError,
     ConfigError,
@@ -49,9 +49,9 @@ from critic.grounding import (
     run_check_tests,
     run_python,
 )
-from critic.judges.rules import ThresholdJudge, aggregate
-from critic.roles.kinds import CriticContext
+from critic.judges.debate import DebateJudge, LLMDebateJudge, MajorityJudge
 from critic.judges.llm import JudgeOutput, LLMJudge, build_judge
+from critic.judges.rules import ThresholdJudge, aggregate
 from critic.messages import (
     Answer,
     ChatMessage,
@@ -71,6 +71,8 @@ from critic.messages import (
     Usage,
     Verdict,
 )
+from critic.prompts import PromptLibrary
+from critic.roles.kinds import CriticContext
 from critic.roles.spec import (
     Role,
     RoleFileError,
@@ -80,7 +82,6 @@ from critic.roles.spec import (
     load_role_dir,
     load_role_file,
 )
-from critic.session.run import RunConfig, run_critique
 from critic.scoring import (
     ScoreConfig,
     Scorer,
@@ -93,11 +94,10 @@ from critic.scoring import (
     score_file,
     summarize,
 )
+from critic.session.run import RunConfig, run_critique
 from critic.session.session import RemoteCritic, Session, serve_critic
 from critic.structured import complete_structured
-from critic.prompts import PromptLibrary
 from critic.transcript import Transcript, TranscriptHeader, TranscriptWriter, read_transcript
-from critic.bus.worker import BusCritic
 
 __all__ = [
     "Answer",

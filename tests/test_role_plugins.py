@@ -20,8 +20,8 @@ from critic import (
     Task,
 )
 from critic.backends.pool import ModelPool
-from critic.roles.kinds import CriticContext, default_kinds
 from critic.messages import ModelCall
+from critic.roles.kinds import CriticContext, default_kinds
 from critic.roles.plugins import installed_entry_points
 from tests.plugin_dist import DIST, PACKAGE, make_plugin_dist
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import anyio
 
-from critic.critics.critic import Critic
 from critic.backends.pool import ModelPool
 from critic.bus.base import Bus
 from critic.bus.nats import open_bus
+from critic.critics.critic import Critic
 from critic.errors import BusError, ConfigError
 from critic.messages import Critique, Envelope, ReviewRequest, topic
 from critic.roles.spec import Role, RoleRegistry

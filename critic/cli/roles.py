@@ -19,9 +19,9 @@ from rich.table import Table
 
 from critic.cli.app import app
 from critic.errors import ConfigError
+from critic.prompts import TEMPLATE_VARIABLES
 from critic.roles.kinds import default_kinds
 from critic.roles.spec import Role, RoleRegistry, check_role_dir
-from critic.prompts import TEMPLATE_VARIABLES
 
 roles_app = typer.Typer(
     invoke_without_command=True, no_args_is_help=False,

@@ -9,8 +9,8 @@ from typing import Annotated
 import anyio
 import typer
 
-from critic.cli.app import app
 from critic.bus.worker import run_worker
+from critic.cli.app import app
 
 
 @app.command()

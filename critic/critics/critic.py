@@ -38,9 +38,9 @@ from critic.messages import (
     Verdict,
     topic,
 )
+from critic.prompts import PromptLibrary
 from critic.roles.spec import Role
 from critic.structured import Recorder, call_model, complete_structured
-from critic.prompts import PromptLibrary
 
 
 @runtime_checkable

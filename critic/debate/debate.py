@@ -22,13 +22,13 @@ from itertools import pairwise
 import anyio
 from anyio.abc import TaskStatus
 
-from critic.critics.critic import Critic, failed_critique, serve
-from critic.debate.answers import AnswerExtractor, NumberAnswer
 from critic.bus.base import Bus
 from critic.bus.memory import MemoryBus
-from critic.judges.debate import DebateJudge, MajorityJudge, count_votes
+from critic.critics.critic import Critic, failed_critique, serve
+from critic.debate.answers import AnswerExtractor, NumberAnswer
 from critic.debate.debaters import Debater
 from critic.errors import BusError, ConfigError
+from critic.judges.debate import DebateJudge, MajorityJudge, count_votes
 from critic.messages import (
     Answer,
     AnswerCritique,

@@ -14,8 +14,8 @@ from typing import Protocol, runtime_checkable
 
 from critic.backends.base import Backend, GenerationParams
 from critic.messages import Answer, AnswerCritique, ChatMessage, DebateRequest
-from critic.structured import Recorder, call_model
 from critic.prompts import PromptLibrary, PromptTemplate
+from critic.structured import Recorder, call_model
 
 
 @runtime_checkable

@@ -17,14 +17,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from critic.debate.answers import EXTRACTORS, extractor
-from critic.backends.pool import ModelPool
 from critic.backends.base import GenerationParams
+from critic.backends.pool import ModelPool
 from critic.bus.nats import check_bus_url, open_bus
+from critic.debate.answers import EXTRACTORS, extractor
 from critic.debate.debate import Debate
-from critic.judges.debate import MAJORITY, LLMDebateJudge, build_debate_judge
 from critic.debate.debaters import LLMDebater
 from critic.errors import ConfigError
+from critic.judges.debate import MAJORITY, LLMDebateJudge, build_debate_judge
 from critic.messages import DebateOutcome
 from critic.roles.spec import Role, RoleRegistry
 from critic.session.run import build_critics

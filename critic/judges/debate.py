@@ -18,9 +18,9 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from critic.debate.answers import AnswerExtractor, NumberAnswer, normalize_text
-from critic.backends.pool import ModelPool
 from critic.backends.base import Backend, GenerationParams
+from critic.backends.pool import ModelPool
+from critic.debate.answers import AnswerExtractor, NumberAnswer, normalize_text
 from critic.debate.debaters import format_answers
 from critic.errors import ConfigError, ModelError
 from critic.messages import Answer, ChatMessage, DebateJudgeRequest, DebateVerdict

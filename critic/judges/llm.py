@@ -25,15 +25,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from critic.critics.critic import Judge
-from critic.backends.pool import ModelPool
 from critic.backends.base import Backend, GenerationParams
+from critic.backends.pool import ModelPool
+from critic.critics.critic import Judge
 from critic.errors import ConfigError, ModelError
 from critic.judges.rules import ThresholdJudge
 from critic.messages import ChatMessage, JudgeRequest, Verdict
+from critic.prompts import TEMPLATE_VARIABLES
 from critic.roles.spec import Role, RoleRegistry
 from critic.structured import Recorder, complete_structured
-from critic.prompts import TEMPLATE_VARIABLES
 
 #: The name ``--judge`` uses for the rule-based default policy.
 THRESHOLD = "threshold"

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from critic.critics.critic import Critic, LLMCritic
 from critic.backends.pool import ModelPool
+from critic.critics.critic import Critic, LLMCritic
 from critic.errors import ConfigError
 from critic.roles.spec import PLUGIN_KIND, Role
 

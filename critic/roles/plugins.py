@@ -29,8 +29,8 @@ from typing import cast
 from pydantic import ValidationError
 
 from critic.errors import ConfigError
-from critic.roles.spec import PLUGIN_KIND, CriticClass, Role, RoleSpec, load_role_dir
 from critic.prompts import PromptLibrary
+from critic.roles.spec import PLUGIN_KIND, CriticClass, Role, RoleSpec, load_role_dir
 
 ENTRY_POINT_GROUP = "critic.roles.spec"
 

@@ -11,20 +11,20 @@ from pathlib import Path
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from critic.critics.critic import Critic
-from critic.backends.pool import ModelPool
 from critic.backends.options import ModelOptions
+from critic.backends.pool import ModelPool
 from critic.bus.nats import check_bus_url, open_bus
+from critic.bus.worker import BusCritic
+from critic.critics.critic import Critic
 from critic.errors import ConfigError, TranscriptError
-from critic.roles.kinds import CriticKinds
 from critic.judges.llm import build_judge
 from critic.messages import new_id
+from critic.roles.kinds import CriticKinds
 from critic.roles.spec import RoleRegistry
-from critic.session.run import build_critics
 from critic.scoring.records import read_records
 from critic.scoring.results import ResultFile
 from critic.scoring.scorer import OnResult, Scorer, default_judge, score_all
-from critic.bus.worker import BusCritic
+from critic.session.run import build_critics
 
 #: Called once before scoring: (records to score, records already in the output).
 OnStart = Callable[[int, int], None]

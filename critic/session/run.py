@@ -8,16 +8,16 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from critic.critics.critic import Critic, LLMGenerator
-from critic.backends.pool import ModelPool
 from critic.backends.base import GenerationParams
 from critic.backends.options import ModelOptions
+from critic.backends.pool import ModelPool
 from critic.bus.nats import check_bus_url, open_bus
+from critic.critics.critic import Critic, LLMGenerator
 from critic.errors import ConfigError
-from critic.judges.rules import ThresholdJudge
-from critic.roles.kinds import MODEL_KINDS, CriticContext, CriticKinds, default_kinds
 from critic.judges.llm import LLMJudge, build_judge
+from critic.judges.rules import ThresholdJudge
 from critic.messages import Outcome, Task
+from critic.roles.kinds import MODEL_KINDS, CriticContext, CriticKinds, default_kinds
 from critic.roles.spec import Role, RoleRegistry
 from critic.session.session import Observer, RemoteCritic, Session
 from critic.transcript import TranscriptHeader, TranscriptWriter

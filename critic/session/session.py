@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import anyio
 from anyio.abc import TaskStatus
 
-from critic.critics.critic import Critic, Generator, Judge, critic_handler, failed_critique, serve
 from critic.bus.base import Bus
 from critic.bus.memory import MemoryBus
+from critic.critics.critic import Critic, Generator, Judge, critic_handler, failed_critique, serve
 from critic.errors import BusError
 from critic.messages import (
     Critique,

@@ -9,9 +9,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from critic.critics.critic import critique_schema
 from critic.backends.base import GenerationParams
 from critic.backends.llama_cpp import CpuBudget, LlamaCppModel
+from critic.critics.critic import critique_schema
 from critic.errors import ConfigError
 from critic.messages import ChatMessage, ModelCall
 from critic.structured import complete_structured

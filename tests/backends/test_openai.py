@@ -20,10 +20,10 @@ from critic import (
     Task,
     ThresholdJudge,
 )
-from critic.backends.pool import ModelPool, open_model
 from critic.backends.base import GenerationParams
 from critic.backends.openai import HttpOptions, OpenAIModel, RetriesExhausted, parse_model_url
 from critic.backends.options import ModelOptions
+from critic.backends.pool import ModelPool, open_model
 from critic.errors import ConfigError, ModelError
 from critic.messages import ChatMessage, ModelCall
 from critic.structured import call_model, complete_structured

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import anyio
 
 from critic.bus.nats import open_bus
+from critic.bus.worker import serve_critics
 from critic.messages import Critique, ReviewRequest
 from critic.structured import Recorder
-from critic.bus.worker import serve_critics
 
 
 @dataclass

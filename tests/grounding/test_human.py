@@ -18,8 +18,8 @@ from rich.console import Console
 from critic.backends.pool import ModelPool
 from critic.errors import ConfigError
 from critic.grounding import HumanCritic, human_critic
-from critic.roles.kinds import CriticContext
 from critic.messages import Draft, ReviewRequest, Task
+from critic.roles.kinds import CriticContext
 from critic.roles.spec import RoleRegistry
 
 

@@ -16,8 +16,8 @@ from critic.backends.pool import ModelPool
 from critic.grounding import SandboxLimits, run_python
 from critic.grounding.execution import extract_code, trim_traceback
 from critic.grounding.sandbox import isolation_prefix
-from critic.roles.kinds import CriticContext, default_kinds
 from critic.messages import Critique, Draft, ReviewRequest, Task
+from critic.roles.kinds import CriticContext, default_kinds
 from critic.roles.spec import Role, RoleRegistry
 
 pytestmark = pytest.mark.anyio

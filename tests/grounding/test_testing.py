@@ -8,8 +8,8 @@ from critic.backends.pool import ModelPool
 from critic.errors import CriticError
 from critic.grounding import load_humaneval, run_check_tests, suite_for
 from critic.grounding.humaneval import HumanEvalProblem
-from critic.roles.kinds import CriticContext, default_kinds
 from critic.messages import Critique, Draft, ReviewRequest, Task
+from critic.roles.kinds import CriticContext, default_kinds
 from critic.roles.spec import RoleRegistry
 
 pytestmark = pytest.mark.anyio

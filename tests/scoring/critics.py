@@ -15,8 +15,8 @@ from pathlib import Path
 
 import anyio
 
-from critic.roles.kinds import CriticContext, CriticKinds, default_kinds
 from critic.messages import Critique, ReviewRequest
+from critic.roles.kinds import CriticContext, CriticKinds, default_kinds
 from critic.roles.spec import Role, RoleRegistry, RoleSpec
 from critic.structured import Recorder
 

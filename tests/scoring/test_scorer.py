@@ -9,12 +9,12 @@ from pathlib import Path
 import anyio
 import pytest
 
-from critic.critics.critic import LLMCritic
 from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.backends.scripted import ScriptedModel
+from critic.critics.critic import LLMCritic
 from critic.errors import TranscriptError
-from critic.judges.rules import ThresholdJudge
 from critic.judges.llm import LLMJudge
+from critic.judges.rules import ThresholdJudge
 from critic.messages import ChatMessage, Draft, Envelope, Outcome, Task, Usage
 from critic.roles.spec import RoleRegistry
 from critic.scoring import (
