@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from critic.backends.base import Backend, Completion, GenerationParams, JsonSchema, Model
+from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.judges.rules import aggregate, feedback_from
 from critic.messages import ChatMessage, JudgeRequest, Verdict
-from critic.roles.spec import Role, RoleRegistry
-from critic.structured import Recorder
+from critic.protocols import Backend, Model, Recorder
+from critic.roles.registry import RoleRegistry
+from critic.roles.spec import Role
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,13 @@ from _common import arguments, emit, log, model_info
 from critic.backends.base import GenerationParams
 from critic.backends.llama_cpp import LlamaCppModel
 from critic.backends.pool import ModelPool
-from critic.critics.critic import LLMGenerator
-from critic.grounding import extract_code, load_humaneval, run_check_tests
-from critic.grounding.humaneval import HumanEvalProblem
-from critic.grounding.testing import prelude_of
+from critic.critics.generator import LLMGenerator
+from critic.grounding.execution import extract_code
+from critic.grounding.humaneval import HumanEvalProblem, load_humaneval
+from critic.grounding.testing import prelude_of, run_check_tests
 from critic.judges.rules import ThresholdJudge
 from critic.messages import Draft, Envelope, ReviewRequest, Task
-from critic.roles.spec import RoleRegistry
+from critic.roles.registry import RoleRegistry
 from critic.session.run import build_critics
 from critic.session.session import Session
 

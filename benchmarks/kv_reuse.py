@@ -32,7 +32,8 @@ from _sessions import FixedRoundsJudge, roles
 from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.backends.llama_cpp import LlamaCppBackend, LlamaCppModel, default_model_path
 from critic.bus.memory import MemoryBus
-from critic.critics.critic import LLMCritic, LLMGenerator
+from critic.critics.critic import LLMCritic
+from critic.critics.generator import LLMGenerator
 from critic.messages import ChatMessage, Task
 from critic.session.session import Session
 

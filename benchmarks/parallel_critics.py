@@ -28,13 +28,15 @@ import httpx
 from _common import arguments, emit, log, median, rounded
 from _sessions import FixedRoundsJudge, roles
 
-from critic.backends.base import GenerationParams, Model
+from critic.backends.base import GenerationParams
 from critic.backends.openai import HttpOptions
 from critic.backends.pool import open_model
 from critic.backends.scripted import ScriptedModel
 from critic.bus.memory import MemoryBus
-from critic.critics.critic import LLMCritic, LLMGenerator, critique_schema
+from critic.critics.critic import LLMCritic, critique_schema
+from critic.critics.generator import LLMGenerator
 from critic.messages import ChatMessage, Task
+from critic.protocols import Model
 from critic.session.session import Session
 
 SERVER = Path(__file__).resolve().parent / "_latency_server.py"

@@ -26,10 +26,12 @@ import anyio
 from _common import arguments, emit, log, median, rounded
 
 from critic.messages import Critique, ReviewRequest
+from critic.protocols import Recorder
 from critic.roles.kinds import default_kinds
-from critic.roles.spec import Role, RoleRegistry
-from critic.scoring import ScoreConfig, read_results, score_file
-from critic.structured import Recorder
+from critic.roles.registry import RoleRegistry
+from critic.roles.spec import Role
+from critic.scoring.job import ScoreConfig, score_file
+from critic.scoring.results import read_results
 
 ROLE_TOML = """\
 name = "contains"

@@ -8,54 +8,53 @@ message is recorded in a JSONL transcript.
     >>> import anyio
     >>> from critic import RunConfig, run_critique
     >>> outcome = anyio.run(run_critique, RunConfig(task="Reverse a string in Python."))
+
+The interfaces to extend live in :mod:`critic.protocols` (and are re-exported
+here); test doubles in :mod:`critic.testing`.
 """
 
-from critic.backends.cache import CachedModel, CacheMiss, ResponseCache
-from critic.backends.llama_cpp import CpuBudget, LlamaCppModel, default_model_path
-from critic.backends.openai import HttpOptions, OpenAIModel, RetriesExhausted
+from critic.backends.base import Completion, GenerationParams
+from critic.backends.cache import CachedModel, ResponseCache
+from critic.backends.llama_cpp import LlamaCppModel
+from critic.backends.openai import HttpOptions, OpenAIModel
 from critic.backends.options import ModelOptions
-from critic.backends.pool import Backend, Completion, GenerationParams, Model, open_model
-from critic.backends.scripted import ScriptedModel
-from critic.bus import Bus, MemoryBus, NatsBus, Subscription
+from critic.backends.pool import ModelPool, open_model
+from critic.bus.hosting import RemoteCritic
+from critic.bus.memory import MemoryBus
+from critic.bus.nats import NatsBus
+from critic.bus.topics import Topic
 from critic.bus.worker import BusCritic
-from critic.critics.critic import (
-    Critic,
-    CritiqueOutput,
-    Generator,
-    Judge,
-    LLMCritic,
-    LLMGenerator,
-    critique_schema,
-    serve,
-)
-from critic.debate.answers import AnswerExtractor, NumberAnswer, OptionAnswer, TextAnswer
+from critic.config import DebateConfig, RunConfig, WorkerConfig
+from critic.critics.critic import LLMCritic
+from critic.critics.generator import LLMGenerator
+from critic.debate.answers import NumberAnswer, OptionAnswer, TextAnswer
 from critic.debate.debate import Debate
-from critic.debate.debaters import Debater, LLMDebater
-from critic.debate.run import DebateConfig, run_debate
+from critic.debate.debaters import LLMDebater
+from critic.debate.run import run_debate
 from critic.errors import (
     BusError,
+    CacheMiss,
     ConfigError,
     CriticError,
     MalformedOutput,
     ModelError,
+    RetriesExhausted,
+    RoleFileError,
+    TemplateBoundError,
     TranscriptError,
 )
-from critic.grounding import (
-    HumanCritic,
-    PythonExecCritic,
-    SandboxLimits,
-    SandboxResult,
-    UnitTestCritic,
-    run_check_tests,
-    run_python,
-)
-from critic.judges.debate import DebateJudge, LLMDebateJudge, MajorityJudge
-from critic.judges.llm import JudgeOutput, LLMJudge, build_judge
-from critic.judges.rules import ThresholdJudge, aggregate
+from critic.grounding.execution import PythonExecCritic
+from critic.grounding.human import HumanCritic
+from critic.grounding.sandbox import SandboxLimits, SandboxResult
+from critic.grounding.testing import UnitTestCritic
+from critic.judges.llm import LLMDebateJudge, LLMJudge
+from critic.judges.majority import MajorityJudge
+from critic.judges.rules import ThresholdJudge
 from critic.messages import (
     Answer,
     ChatMessage,
     Critique,
+    DebateJudgeRequest,
     DebateOutcome,
     DebateRequest,
     DebateRound,
@@ -72,30 +71,31 @@ from critic.messages import (
     Verdict,
 )
 from critic.prompts import PromptLibrary
-from critic.roles.kinds import CriticContext
-from critic.roles.spec import (
-    Role,
-    RoleFileError,
-    RoleRegistry,
-    RoleSpec,
-    check_role_dir,
-    load_role_dir,
-    load_role_file,
+from critic.protocols import (
+    AnswerExtractor,
+    Backend,
+    Bus,
+    Critic,
+    CriticContext,
+    CriticFactory,
+    DebateJudge,
+    Debater,
+    Generator,
+    Judge,
+    Model,
+    Recorder,
+    Subscription,
 )
-from critic.scoring import (
-    ScoreConfig,
-    Scorer,
-    ScoreRecord,
-    ScoreReport,
-    ScoreResult,
-    Summary,
-    read_records,
-    read_results,
-    score_file,
-    summarize,
-)
-from critic.session.run import RunConfig, run_critique
-from critic.session.session import RemoteCritic, Session, serve_critic
+from critic.roles.kinds import CriticKinds, default_kinds
+from critic.roles.registry import RoleRegistry
+from critic.roles.spec import Role, RoleSpec, check_role_dir
+from critic.scoring.job import ScoreConfig, ScoreReport, score_file
+from critic.scoring.records import ScoreRecord, read_records
+from critic.scoring.results import ScoreResult, read_results
+from critic.scoring.scorer import Scorer
+from critic.scoring.summary import Summary, summarize
+from critic.session.run import run_critique
+from critic.session.session import Session
 from critic.structured import complete_structured
 from critic.transcript import Transcript, TranscriptHeader, TranscriptWriter, read_transcript
 
@@ -111,15 +111,16 @@ __all__ = [
     "ChatMessage",
     "Completion",
     "ConfigError",
-    "CpuBudget",
     "Critic",
     "CriticContext",
     "CriticError",
+    "CriticFactory",
+    "CriticKinds",
     "Critique",
-    "CritiqueOutput",
     "Debate",
     "DebateConfig",
     "DebateJudge",
+    "DebateJudgeRequest",
     "DebateOutcome",
     "DebateRequest",
     "DebateRound",
@@ -133,7 +134,6 @@ __all__ = [
     "HttpOptions",
     "HumanCritic",
     "Judge",
-    "JudgeOutput",
     "JudgeRequest",
     "LLMCritic",
     "LLMDebateJudge",
@@ -148,6 +148,7 @@ __all__ = [
     "ModelCall",
     "ModelError",
     "ModelOptions",
+    "ModelPool",
     "NatsBus",
     "NumberAnswer",
     "OpenAIModel",
@@ -155,6 +156,7 @@ __all__ = [
     "Outcome",
     "PromptLibrary",
     "PythonExecCritic",
+    "Recorder",
     "RemoteCritic",
     "ResponseCache",
     "RetriesExhausted",
@@ -171,13 +173,14 @@ __all__ = [
     "ScoreReport",
     "ScoreResult",
     "Scorer",
-    "ScriptedModel",
     "Session",
     "Subscription",
     "Summary",
     "Task",
+    "TemplateBoundError",
     "TextAnswer",
     "ThresholdJudge",
+    "Topic",
     "Transcript",
     "TranscriptError",
     "TranscriptHeader",
@@ -185,24 +188,16 @@ __all__ = [
     "UnitTestCritic",
     "Usage",
     "Verdict",
-    "aggregate",
-    "build_judge",
+    "WorkerConfig",
     "check_role_dir",
     "complete_structured",
-    "critique_schema",
-    "default_model_path",
-    "load_role_dir",
-    "load_role_file",
+    "default_kinds",
     "open_model",
     "read_records",
     "read_results",
     "read_transcript",
-    "run_check_tests",
     "run_critique",
     "run_debate",
-    "run_python",
     "score_file",
-    "serve",
-    "serve_critic",
     "summarize",
 ]

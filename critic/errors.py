@@ -5,14 +5,20 @@ file, field or line at fault; the CLI prints it on one line and exits with 2.
 
     CriticError
     ├── ConfigError        a bad option, config value or role file
+    │   ├── RoleFileError       a role file's problems, each ``field: message``
     │   └── TemplateBoundError  a prompt template past a render bound (loops, time, size)
     ├── TranscriptError    a transcript or JSONL file that cannot be read or written
     ├── ModelError         a model that cannot be loaded or called
-    │   └── MalformedOutput   a completion that does not fit the requested schema
+    │   ├── MalformedOutput    a completion that does not fit the requested schema
+    │   ├── RetriesExhausted   every attempt of an HTTP call failed transiently
+    │   └── CacheMiss          an offline call whose answer is not in the cache
     └── BusError           a bus that cannot be reached or has nobody serving a topic
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
 
 
 class CriticError(Exception):
@@ -21,6 +27,15 @@ class CriticError(Exception):
 
 class ConfigError(CriticError):
     """An invalid option, configuration value or role definition."""
+
+
+class RoleFileError(ConfigError):
+    """A role file with one or more problems, each ``field: message``."""
+
+    def __init__(self, path: Path, problems: Sequence[str]) -> None:
+        self.path = path
+        self.problems = tuple(problems)
+        super().__init__(f"{path}: " + "; ".join(self.problems))
 
 
 class TemplateBoundError(ConfigError):
@@ -37,6 +52,18 @@ class ModelError(CriticError):
 
 class MalformedOutput(ModelError):
     """A completion that does not parse into the requested schema."""
+
+
+class RetriesExhausted(ModelError):
+    """Every allowed attempt of a call failed transiently; ``attempts`` says how many."""
+
+    def __init__(self, message: str, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class CacheMiss(ModelError):
+    """An offline call whose answer is not in the cache."""
 
 
 class BusError(CriticError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -40,6 +41,11 @@ class Usage(Message):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     prompt_evaluated: int | None = None
+
+    @classmethod
+    def total(cls, usages: Iterable[Usage]) -> Usage:
+        """The sum of ``usages`` (zero for none)."""
+        return sum(usages, cls())
 
     def __add__(self, other: Usage) -> Usage:
         evaluated = (
@@ -339,8 +345,3 @@ class Envelope(BaseModel):
 
 
 ENVELOPE_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(Envelope)
-
-
-def topic(session: str, *parts: str) -> str:
-    """The bus subject of one session: ``critic.<session>.<parts...>``."""
-    return ".".join(("critic", session, *parts))

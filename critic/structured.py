@@ -12,9 +12,10 @@ import anyio
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from critic.backends.base import Backend, Completion, GenerationParams
+from critic.backends.base import Completion, GenerationParams
 from critic.errors import MalformedOutput, ModelError
 from critic.messages import ChatMessage, ModelCall
+from critic.protocols import Backend
 
 T = TypeVar("T", bound=BaseModel)
 Recorder = Callable[[ModelCall], Awaitable[None]]

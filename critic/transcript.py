@@ -17,12 +17,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from critic.backends.base import GenerationParams
+from critic.config import DebateConfig, RunConfig
 from critic.errors import TranscriptError
+from critic.judges.rules import ThresholdJudge
 from critic.messages import ENVELOPE_ADAPTER, Envelope
+from critic.roles.spec import RoleSpec
 
-FORMAT_VERSION = 1
+#: 2: typed header (``format`` first; config, judge and roles as models).
+FORMAT_VERSION = 2
 
 
 def _version(dist: str) -> str | None:
@@ -32,15 +37,28 @@ def _version(dist: str) -> str | None:
         return None
 
 
-class TranscriptHeader(BaseModel):
-    """First line of every transcript: what produced it, with which models and config."""
+class JudgeSpec(BaseModel):
+    """The judge of a run: its name, and for sessions the stop rules it decided within."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["header"] = "header"
+    name: str
+    rules: ThresholdJudge | None = None
+
+
+class TranscriptHeader(BaseModel):
+    """First line of every transcript: what produced it, with which models and config.
+
+    ``format`` comes first and field order is stable, so old transcripts stay
+    readable; :meth:`_migrate` lifts older formats to this one.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     format: int = FORMAT_VERSION
+    kind: Literal["header"] = "header"
     session: str
-    mode: str = "run"
+    mode: Literal["run", "debate"] = "run"
     created: float = Field(default_factory=time.time)
     critic_version: str | None = Field(default_factory=lambda: _version("critic"))
     python: str = Field(default_factory=lambda: sys.version.split()[0])
@@ -49,7 +67,33 @@ class TranscriptHeader(BaseModel):
     models: dict[str, dict[str, str]] = Field(default_factory=dict)
     """Per agent: the backend description (kind, file and sha256, or URL)."""
     seeds: dict[str, int | None] = Field(default_factory=dict)
-    config: dict[str, JsonValue] = Field(default_factory=dict)
+    config: RunConfig | DebateConfig | None = None
+    """The config that made this run; ``run_critique(header.config)`` runs it again."""
+    judge: JudgeSpec | None = None
+    roles: dict[str, RoleSpec] = Field(default_factory=dict)
+    """Every role the run used (critics, judge, debater personas), as loaded."""
+    debaters: dict[str, GenerationParams] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("format", 1) != 1:
+            return data
+        # Format 1 kept judge, roles and debater settings inside an untyped config.
+        data = dict(data)
+        config = dict(data.pop("config", None) or {})
+        judge = config.pop("judge", None)
+        roles = config.pop("roles_spec", None) or {}
+        debaters = config.pop("debaters_spec", None) or {}
+        if isinstance(judge, dict):
+            name = judge.pop("name", "threshold")
+            data["judge"] = {"name": name, "rules": judge or None}
+            config["judge"] = name
+        elif isinstance(judge, str):
+            data["judge"] = {"name": judge}
+            config["judge"] = judge
+        return {**data, "format": FORMAT_VERSION, "config": config or None, "roles": roles,
+                "debaters": debaters}
 
 
 class TranscriptWriter:

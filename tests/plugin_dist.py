@@ -1,4 +1,4 @@
-"""A tiny third-party distribution exposing ``critic.roles.spec`` entry points, for tests.
+"""A tiny third-party distribution exposing ``critic.roles`` entry points, for tests.
 
 Written as a package plus a ``*.dist-info`` folder, so putting its folder on
 ``sys.path`` (or ``PYTHONPATH``) is exactly what ``pip install`` would leave
@@ -72,7 +72,7 @@ def make_plugin_dist(root: Path, entry_points: str | None = None) -> Path:
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {DIST}\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(entry_points or (
-        "[critic.roles.spec]\n"
+        "[critic.roles]\n"
         f"shout = {PACKAGE}:ShoutCritic\n"
         f"pack = {PACKAGE}:ROLES\n"
     ))

@@ -24,11 +24,11 @@ from critic import (
     RoleRegistry,
     Task,
     ThresholdJudge,
-    load_role_file,
 )
 from critic.judges.llm import JudgeOutput, LLMJudge
 from critic.messages import Critique
 from critic.prompts import package_data_dir
+from critic.roles.spec import load_role_file
 
 pytestmark = [pytest.mark.anyio, pytest.mark.model]
 

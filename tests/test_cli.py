@@ -79,7 +79,7 @@ def test_version() -> None:
 
 
 def test_task_group_errors_reach_the_user_unwrapped(capsys: pytest.CaptureFixture[str]) -> None:
-    from critic import cli
+    from critic.cli import main as cli
     from critic.errors import TranscriptError
 
     nested = BaseExceptionGroup("outer", [ExceptionGroup("inner", [TranscriptError("t.jsonl: full")])])

@@ -17,7 +17,6 @@ from critic import (
     LLMDebater,
     MemoryBus,
     RoleRegistry,
-    ScriptedModel,
     TranscriptHeader,
     TranscriptWriter,
     read_transcript,
@@ -26,6 +25,7 @@ from critic.backends.scripted import Reply
 from critic.errors import ConfigError, ModelError
 from critic.messages import Answer, DebateOutcome, DebateRequest, DebateRound
 from critic.prompts import PromptLibrary, PromptTemplate
+from critic.testing import ScriptedModel
 
 pytestmark = pytest.mark.anyio
 

@@ -32,6 +32,15 @@ def critic(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]
         (["debate", "x", "--judge", "correctness"], "not a judge"),
         (["debate", "x", "--role", "llm-judge"], "use --judge llm-judge"),
         (["debate", "x", "--role", "nope"], "unknown role 'nope'"),
+        # The model options of `critic run`, validated by the same ModelOptions.
+        (["debate", "x", "--offline"], "--offline needs --cache FILE"),
+        (["debate", "x", "--max-connections", "0"], "--max-connections"),
+        (["debate", "x", "--max-attempts", "0"], "--max-attempts"),
+        (["worker", "--bus", "nats://127.0.0.1:4222", "--role", "runs", "--offline"],
+         "--offline needs --cache FILE"),
+        (["worker", "--bus", "nats://127.0.0.1:4222", "--role", "runs", "--max-connections", "0"],
+         "--max-connections"),
+        (["worker", "--bus", "http://x", "--role", "runs"], "--bus: expected nats://HOST:PORT"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(args: list[str], message: str) -> None:
@@ -92,3 +101,16 @@ def test_persona_role_and_llm_judge_on_the_local_model(tmp_path: Path, model_pat
     assert "What is 7 + 5?" in judged[0].messages[-1].content
     # The judge either decided (its reason leads) or failed and the vote decided.
     assert outcome.reason.startswith("debate-judge: ") or "majority vote decided" in outcome.reason
+
+
+@pytest.mark.model
+def test_a_cached_debate_replays_offline_with_the_same_answers(tmp_path: Path, model_path: Path) -> None:
+    cache = tmp_path / "calls.sqlite"
+    args = ["debate", "What is 2 + 3?", "--debaters", "2", "--rounds", "1", "--max-tokens", "24",
+            "--json", "--cache", str(cache), "--max-connections", "2", "--max-attempts", "2"]
+    first = critic(*args)
+    assert first.returncode == 0, first.stderr
+    again = critic(*args, "--offline")  # every call must now come from the cache
+    assert again.returncode == 0, again.stderr
+    one, two = (DebateOutcome.model_validate_json(r.stdout) for r in (first, again))
+    assert one.answers == two.answers and one.failed == two.failed == {}

@@ -20,7 +20,6 @@ from critic import (
     Role,
     RoleRegistry,
     RoleSpec,
-    ScriptedModel,
     Session,
     Task,
     ThresholdJudge,
@@ -28,8 +27,10 @@ from critic import (
 )
 from critic.backends.pool import ModelPool
 from critic.backends.scripted import Reply
-from critic.judges.llm import JudgeOutput, LLMJudge, build_judge
+from critic.judges.llm import JudgeOutput, LLMJudge
+from critic.judges.select import build_judge
 from critic.prompts import TEMPLATE_VARIABLES
+from critic.testing import ScriptedModel
 
 pytestmark = pytest.mark.anyio
 

@@ -1,16 +1,134 @@
+"""The public API is exactly this list: adding or removing a name is a deliberate act."""
+
 import critic
+import critic.testing
+
+PUBLIC = [
+    "Answer",
+    "AnswerExtractor",
+    "Backend",
+    "Bus",
+    "BusCritic",
+    "BusError",
+    "CacheMiss",
+    "CachedModel",
+    "ChatMessage",
+    "Completion",
+    "ConfigError",
+    "Critic",
+    "CriticContext",
+    "CriticError",
+    "CriticFactory",
+    "CriticKinds",
+    "Critique",
+    "Debate",
+    "DebateConfig",
+    "DebateJudge",
+    "DebateJudgeRequest",
+    "DebateOutcome",
+    "DebateRequest",
+    "DebateRound",
+    "DebateVerdict",
+    "Debater",
+    "Draft",
+    "DraftRequest",
+    "Envelope",
+    "GenerationParams",
+    "Generator",
+    "HttpOptions",
+    "HumanCritic",
+    "Judge",
+    "JudgeRequest",
+    "LLMCritic",
+    "LLMDebateJudge",
+    "LLMDebater",
+    "LLMGenerator",
+    "LLMJudge",
+    "LlamaCppModel",
+    "MajorityJudge",
+    "MalformedOutput",
+    "MemoryBus",
+    "Model",
+    "ModelCall",
+    "ModelError",
+    "ModelOptions",
+    "ModelPool",
+    "NatsBus",
+    "NumberAnswer",
+    "OpenAIModel",
+    "OptionAnswer",
+    "Outcome",
+    "PromptLibrary",
+    "PythonExecCritic",
+    "Recorder",
+    "RemoteCritic",
+    "ResponseCache",
+    "RetriesExhausted",
+    "ReviewRequest",
+    "Role",
+    "RoleFileError",
+    "RoleRegistry",
+    "RoleSpec",
+    "RunConfig",
+    "SandboxLimits",
+    "SandboxResult",
+    "ScoreConfig",
+    "ScoreRecord",
+    "ScoreReport",
+    "ScoreResult",
+    "Scorer",
+    "Session",
+    "Subscription",
+    "Summary",
+    "Task",
+    "TemplateBoundError",
+    "TextAnswer",
+    "ThresholdJudge",
+    "Topic",
+    "Transcript",
+    "TranscriptError",
+    "TranscriptHeader",
+    "TranscriptWriter",
+    "UnitTestCritic",
+    "Usage",
+    "Verdict",
+    "WorkerConfig",
+    "check_role_dir",
+    "complete_structured",
+    "default_kinds",
+    "open_model",
+    "read_records",
+    "read_results",
+    "read_transcript",
+    "run_critique",
+    "run_debate",
+    "score_file",
+    "summarize",
+]
 
 
-def test_all_is_sorted_and_complete() -> None:
-    assert critic.__all__ == sorted(critic.__all__)
-    for name in critic.__all__:
+def test_public_api_is_exactly_the_pinned_sorted_list() -> None:
+    assert critic.__all__ == PUBLIC
+    assert sorted(PUBLIC) == PUBLIC
+    for name in PUBLIC:
         assert hasattr(critic, name), name
 
 
-def test_public_api_is_pinned() -> None:
-    # Adding or removing a public name is a deliberate act: update this list.
-    assert set(critic.__all__) >= {
-        "Bus", "MemoryBus", "Envelope", "Task", "Draft", "Critique", "Verdict", "Outcome",
-        "Session", "ThresholdJudge", "LLMCritic", "LLMGenerator", "LlamaCppModel",
-        "ScriptedModel", "CriticError", "RunConfig", "run_critique", "read_transcript",
-    }
+def test_test_doubles_live_in_critic_testing() -> None:
+    assert critic.testing.__all__ == ["ScriptedBackend", "ScriptedModel"]
+    assert not hasattr(critic, "ScriptedModel")
+
+
+def test_names_the_readme_imports_are_public() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    imported = set()
+    for names in re.findall(r"^from critic import ([\w, ]+)$", readme, re.MULTILINE):
+        imported.update(n.strip() for n in names.split(","))
+    assert imported, "README imports nothing from critic"
+    assert imported <= set(PUBLIC), imported - set(PUBLIC)
+    assert not re.search(r"^from critic\.(?!testing\b)", readme, re.MULTILINE), (
+        "README imports from a private module"
+    )

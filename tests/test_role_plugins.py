@@ -1,4 +1,4 @@
-"""Role discovery: precedence of sources and ``critic.roles.spec`` entry points (no model)."""
+"""Role discovery: precedence of sources and ``critic.roles`` entry points (no model)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from critic import (
-    ConfigError,
-    Critic,
-    Draft,
-    LLMCritic,
-    ReviewRequest,
-    RoleRegistry,
-    ScriptedModel,
-    Task,
-)
+from critic import ConfigError, Critic, Draft, LLMCritic, ReviewRequest, RoleRegistry, Task
 from critic.backends.pool import ModelPool
 from critic.messages import ModelCall
-from critic.roles.kinds import CriticContext, default_kinds
+from critic.protocols import CriticContext
+from critic.roles.kinds import default_kinds
 from critic.roles.plugins import installed_entry_points
+from critic.testing import ScriptedModel
 from tests.plugin_dist import DIST, PACKAGE, make_plugin_dist
 
 
@@ -121,7 +114,7 @@ def test_plugin_folder_role_renders_its_own_template(plugin_site: Path) -> None:
 def test_two_entry_points_defining_one_name_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = make_plugin_dist(tmp_path, "[critic.roles.spec]\n"
+    site = make_plugin_dist(tmp_path, "[critic.roles]\n"
                             f"clarity = {PACKAGE}:ShoutCritic\n"
                             f"pack = {PACKAGE}:ROLES\n")
     monkeypatch.syspath_prepend(str(site))
@@ -147,7 +140,7 @@ def test_two_entry_points_defining_one_name_is_an_error(
 def test_broken_entry_points_are_one_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, message: str
 ) -> None:
-    site = make_plugin_dist(tmp_path, f"[critic.roles.spec]\nbroken = {value}\n")
+    site = make_plugin_dist(tmp_path, f"[critic.roles]\nbroken = {value}\n")
     (site / PACKAGE / "__init__.py").write_text(
         (site / PACKAGE / "__init__.py").read_text() + "\nSHOUT_LEVEL = 3\n")
     monkeypatch.syspath_prepend(str(site))
@@ -161,7 +154,7 @@ def test_broken_entry_points_are_one_clear_error(
 
 
 def test_injected_entry_points_replace_the_installed_ones(plugin_site: Path) -> None:
-    ep = EntryPoint("solo", f"{PACKAGE}:ShoutCritic", "critic.roles.spec")
+    ep = EntryPoint("solo", f"{PACKAGE}:ShoutCritic", "critic.roles")
     roles = RoleRegistry(entry_points=lambda: [ep]).load()
     assert roles["solo"].source == "entrypoint:unknown:solo"
     assert "shout" not in roles and "terse" not in roles

@@ -14,7 +14,6 @@ from critic import (
     LLMGenerator,
     MemoryBus,
     RoleRegistry,
-    ScriptedModel,
     Session,
     Task,
     ThresholdJudge,
@@ -23,8 +22,10 @@ from critic import (
     read_transcript,
 )
 from critic.backends.scripted import Reply
+from critic.config import RunConfig
 from critic.errors import ModelError
 from critic.messages import Critique, Draft, ModelCall, Outcome, Verdict
+from critic.testing import ScriptedModel
 
 pytestmark = pytest.mark.anyio
 
@@ -212,7 +213,8 @@ async def test_contexts_are_separate_on_the_recorded_calls() -> None:
 
 async def test_transcript_records_every_envelope(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
-    writer = TranscriptWriter(path, TranscriptHeader(session="x", config={"k": 1}))
+    config = RunConfig(task="Write a function.", roles=("correctness", "clarity"), seed=7)
+    writer = TranscriptWriter(path, TranscriptHeader(session="x", config=config))
     s, model = session(
         {"generator": ["d1", "d2"], "correctness": [critique(3), critique(9)],
          "clarity": [critique(3), critique(9)]},
@@ -221,7 +223,7 @@ async def test_transcript_records_every_envelope(tmp_path: Path) -> None:
     outcome = await s.run()
     writer.close()
     t = read_transcript(path)
-    assert t.header.config == {"k": 1}
+    assert t.header.config == config  # the header reads back into the config that made it
     kinds = [e.payload.kind for e in t.envelopes]
     assert kinds[0] == "task" and kinds[-1] == "outcome"
     assert len(t.payloads("draft")) == 2

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def test_round_trip(tmp_path: Path) -> None:
     envs = write(path, 3)
     t = read_transcript(path)
     assert t.envelopes == tuple(envs) and t.header.session == "s"
-    assert t.header.format == 1 and t.header.critic_version
+    assert t.header.format == 2 and t.header.critic_version
 
 
 def test_torn_tail_is_named_or_tolerated(tmp_path: Path) -> None:
@@ -68,3 +69,32 @@ def test_unwritable_path(tmp_path: Path) -> None:
 def test_path_in_missing_folder_is_unwritable(tmp_path: Path) -> None:
     with pytest.raises(TranscriptError, match="cannot write transcript"):
         TranscriptWriter(tmp_path / "no" / "such" / "t.jsonl", TranscriptHeader(session="s"))
+
+
+def test_the_header_comes_first_and_reads_back_into_its_config(tmp_path: Path) -> None:
+    from critic.config import DebateConfig, RunConfig
+    from critic.judges.rules import ThresholdJudge
+    from critic.transcript import JudgeSpec
+
+    for config in (RunConfig(task="t", roles=("runs",), max_rounds=2, accept_at=0.5),
+                   DebateConfig(question="q?", debaters=2, temperature=0.3)):
+        path = tmp_path / f"{type(config).__name__}.jsonl"
+        header = TranscriptHeader(session="s", mode="run" if isinstance(config, RunConfig)
+                                  else "debate", config=config,
+                                  judge=JudgeSpec(name="threshold", rules=ThresholdJudge()))
+        TranscriptWriter(path, header).close()
+        assert path.read_text().startswith('{"format":2,')
+        assert read_transcript(path).header.config == config
+
+
+def test_a_format_1_header_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.jsonl"
+    old = {"kind": "header", "format": 1, "session": "s", "mode": "run",
+           "config": {"task": "t", "roles": ["runs"], "judge": {"name": "threshold",
+                      "accept_at": 0.5, "max_rounds": 2},
+                      "roles_spec": {"runs": {"name": "runs", "description": "d", "kind": "python-exec"}}}}
+    path.write_text(json.dumps(old) + "\n")
+    header = read_transcript(path).header
+    assert header.format == 2 and header.config is not None and header.judge is not None
+    assert header.judge.rules is not None and header.judge.rules.accept_at == 0.5
+    assert header.roles["runs"].kind == "python-exec"

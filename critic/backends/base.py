@@ -1,13 +1,16 @@
-"""The backend protocol: one async chat completion."""
+"""What one model call takes and gives: sampling parameters and the completion.
+
+The :class:`~critic.protocols.Backend` and :class:`~critic.protocols.Model`
+protocols that use them live in :mod:`critic.protocols`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from critic.messages import ChatMessage, Usage
+from critic.messages import Usage
 
 JsonSchema = Mapping[str, object]
 
@@ -32,38 +35,3 @@ class Completion(BaseModel):
     latency: float = 0.0
     finish_reason: str | None = None
     attempts: int = 1
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """A model as one agent sees it.
-
-    A backend instance belongs to one agent: local backends keep that agent's
-    KV cache, so each agent gets its own instance (see :class:`Model`).
-    ``schema``, when given, constrains the completion to JSON of that schema.
-    """
-
-    @property
-    def name(self) -> str:
-        """Identity for transcripts: backend kind and model, e.g. ``llama.cpp:SmolLM2.gguf``."""
-        ...
-
-    async def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        params: GenerationParams,
-        schema: JsonSchema | None = None,
-    ) -> Completion: ...
-
-
-@runtime_checkable
-class Model(Protocol):
-    """A source of backends: one per agent, sharing whatever can be shared."""
-
-    def backend(self, agent: str) -> Backend: ...
-
-    def describe(self) -> dict[str, str]:
-        """What goes into a transcript header (kind, file, sha256 or URL)."""
-        ...
-
-    async def aclose(self) -> None: ...

@@ -29,9 +29,10 @@ from pathlib import Path
 
 import anyio
 
-from critic.backends.base import Backend, Completion, GenerationParams, JsonSchema, Model
-from critic.errors import ConfigError, ModelError
+from critic.backends.base import Completion, GenerationParams, JsonSchema
+from critic.errors import CacheMiss, ConfigError
 from critic.messages import ChatMessage, Usage
+from critic.protocols import Backend, Model
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (
@@ -43,10 +44,6 @@ CREATE TABLE IF NOT EXISTS completions (
     created REAL NOT NULL
 )
 """
-
-
-class CacheMiss(ModelError):
-    """An offline call whose answer is not in the cache."""
 
 
 class ResponseCache:

@@ -35,7 +35,7 @@ from tenacity import (
 )
 
 from critic.backends.base import Completion, GenerationParams, JsonSchema
-from critic.errors import ConfigError, ModelError
+from critic.errors import ConfigError, ModelError, RetriesExhausted
 from critic.messages import ChatMessage, Usage
 
 API_KEY_VARIABLES = ("CRITIC_API_KEY", "OPENAI_API_KEY")
@@ -56,14 +56,6 @@ class HttpOptions(BaseModel):
     """Base of the exponential backoff with full jitter, in seconds."""
     max_backoff: float = Field(default=30.0, ge=0)
     """Longest wait between attempts, ``Retry-After`` included."""
-
-
-class RetriesExhausted(ModelError):
-    """Every allowed attempt of a call failed transiently; ``attempts`` says how many."""
-
-    def __init__(self, message: str, attempts: int) -> None:
-        super().__init__(message)
-        self.attempts = attempts
 
 
 class _Transient(ModelError):

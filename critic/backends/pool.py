@@ -1,19 +1,17 @@
-"""Model backends: the protocol, the local llama.cpp backend and test doubles."""
+"""Opening models: :func:`open_model` by spec, and the :class:`ModelPool` of a run."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from critic.backends.base import Backend, Completion, GenerationParams, JsonSchema, Model
-
-if TYPE_CHECKING:
-    from critic.backends.cache import ResponseCache
-    from critic.backends.openai import HttpOptions
-    from critic.backends.options import ModelOptions
+from critic.backends.cache import CachedModel, ResponseCache
+from critic.backends.llama_cpp import LlamaCppModel
+from critic.backends.openai import HttpOptions, OpenAIModel
+from critic.backends.options import ModelOptions
+from critic.protocols import Model
 
 
-def open_model(spec: str | None, *, http: HttpOptions | None = None, **options: Any) -> Model:
+def open_model(spec: str | None, *, http: HttpOptions | None = None) -> Model:
     """The model named by ``spec``: a GGUF path, an http(s) URL, or None for the default.
 
     Local files are checked now (path, header, vocabulary and tensor table), so a
@@ -21,18 +19,12 @@ def open_model(spec: str | None, *, http: HttpOptions | None = None, **options: 
     ``http`` sets the limits of an HTTP model (connections, retries).
     """
     if spec is None or spec == "":
-        from critic.backends.llama_cpp import LlamaCppModel
-
-        model = LlamaCppModel.default(**options)
+        model = LlamaCppModel.default()
         model.verify()
         return model
     if spec.startswith(("http://", "https://")):
-        from critic.backends.openai import OpenAIModel
-
         return OpenAIModel.from_spec(spec, options=http)
-    from critic.backends.llama_cpp import LlamaCppModel
-
-    model = LlamaCppModel(Path(spec).expanduser(), **options)
+    model = LlamaCppModel(Path(spec).expanduser())
     model.verify()
     return model
 
@@ -63,8 +55,6 @@ class ModelPool:
         model = open_model(spec, http=self.options.http())
         if self.options.cache is None:
             return model
-        from critic.backends.cache import CachedModel, ResponseCache
-
         if self._cache is None:
             self._cache = ResponseCache(self.options.cache)
         return CachedModel(model, self._cache, offline=self.options.offline,
@@ -75,8 +65,3 @@ class ModelPool:
             await model.aclose()
         if self._cache is not None:
             self._cache.close()
-
-
-__all__ = [
-    "Backend", "Completion", "GenerationParams", "JsonSchema", "Model", "ModelPool", "open_model",
-]

@@ -1,7 +1,3 @@
-"""Message buses: the protocol and its implementations."""
-
-from critic.bus.base import Bus, Subscription, topic_matches
-from critic.bus.memory import MemoryBus
-from critic.bus.nats import NatsBus
-
-__all__ = ["Bus", "MemoryBus", "NatsBus", "Subscription", "topic_matches"]
+"""Message buses: in memory (:mod:`.memory`) and NATS JetStream (:mod:`.nats`); topics as
+values (:mod:`.topics`); hosting agents on a bus (:mod:`.hosting`); long-running workers
+(:mod:`.worker`). The :class:`~critic.protocols.Bus` protocol lives in :mod:`critic.protocols`."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from critic.bus.base import inbox, topic_matches
+from critic.bus.topics import inbox, topic_matches
 from critic.errors import BusError, ConfigError
 from critic.messages import ENVELOPE_ADAPTER, Envelope
 
@@ -79,6 +79,10 @@ class MemoryBus:
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 continue
 
+    def _served(self, topic: str) -> bool:
+        """Whether anyone subscribes to ``topic`` (without taking a group member's turn)."""
+        return any(topic_matches(sub.pattern, topic) for sub in self._state.subscribers)
+
     def _targets(self, topic: str) -> list[_Subscriber]:
         targets: list[_Subscriber] = []
         groups: dict[str, list[_Subscriber]] = {}
@@ -109,7 +113,7 @@ class MemoryBus:
             self._state.subscribers.remove(sub)
 
     async def request(self, envelope: Envelope, *, timeout: float | None = None) -> Envelope:
-        if not self._targets(envelope.topic):
+        if not self._served(envelope.topic):
             raise BusError(f"nobody serves topic {envelope.topic!r}")
         reply_to = inbox(envelope)
         envelope = envelope.model_copy(update={"reply_to": reply_to})

@@ -45,7 +45,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from critic.bus.base import inbox, topic_matches
+from critic.bus.topics import inbox, topic_matches
 from critic.errors import BusError, ConfigError
 from critic.messages import ENVELOPE_ADAPTER, Envelope
 

@@ -10,20 +10,17 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
 
-from critic.backends.pool import ModelPool
-from critic.bus.base import Bus
-from critic.bus.nats import open_bus
-from critic.critics.critic import Critic
-from critic.errors import BusError, ConfigError
-from critic.messages import Critique, Envelope, ReviewRequest, topic
-from critic.roles.spec import Role, RoleRegistry
-from critic.session.run import build_critics
-from critic.session.session import TIMEOUT_GRACE, serve_critic
-from critic.structured import Recorder
+from critic.bus.hosting import TIMEOUT_GRACE, serve_critic
+from critic.bus.topics import review_topic
+from critic.config import WorkerConfig
+from critic.errors import BusError
+from critic.launch import build_critics, launch
+from critic.messages import Critique, Envelope, ReviewRequest
+from critic.protocols import Bus, Critic, Recorder
+from critic.roles.spec import Role
 
 #: Queue group of every worker: members split the requests of a role.
 WORKER_GROUP = "critic-workers"
@@ -49,7 +46,7 @@ class BusCritic:
 
     async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
         reply = await self.bus.request(Envelope(
-            session=self.session, topic=topic(self.session, "review", self.name),
+            session=self.session, topic=review_topic(self.session, self.name),
             sender="scorer", payload=request,
         ), timeout=self.timeout)
         if not isinstance(reply.payload, Critique):
@@ -78,20 +75,11 @@ async def serve_critics(
                 break
 
 
-async def run_worker(
-    url: str, roles: Sequence[str], *, model: str | None = None, seed: int | None = 0,
-    roles_dirs: Sequence[Path] = (), ack_wait: float = 30.0,
-    ready: Callable[[], None] | None = None,
-) -> None:
+async def run_worker(config: WorkerConfig, *, ready: Callable[[], None] | None = None) -> None:
     """Build a critic per role (own backends), connect, serve until told to stop."""
-    if not roles:
-        raise ConfigError("--role: a worker needs at least one critic role")
-    registry = RoleRegistry(extra_dirs=tuple(roles_dirs))
-    resolved = [registry.get(name) for name in roles]
-    pool = ModelPool(model)
-    try:
-        critics, _ = build_critics(resolved, pool, seed=seed)
-        async with open_bus(url, ack_wait=ack_wait) as bus:
-            await serve_critics(bus, critics, ready=ready)
-    finally:
-        await pool.aclose()
+    async with launch(config) as run:
+        roles = run.roles(config.roles)
+        critics, _ = build_critics(roles, run.pool, seed=config.seed, kinds=run.kinds)
+        bus = await run.open_bus(ack_wait=config.ack_wait)
+        assert bus is not None  # a WorkerConfig always names its bus
+        await serve_critics(bus, critics, ready=ready)

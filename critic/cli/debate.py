@@ -12,7 +12,18 @@ from rich.console import Console
 
 from critic.cli.app import app
 from critic.cli.debate_views import DebateView
-from critic.debate.run import DebateConfig, run_debate
+from critic.cli.options import (
+    BusUrl,
+    CacheFile,
+    MaxAttempts,
+    MaxConnections,
+    ModelSpec,
+    Offline,
+    RolesDirs,
+    model_options,
+)
+from critic.config import DebateConfig
+from critic.debate.run import run_debate
 
 
 @app.command()
@@ -30,27 +41,28 @@ def debate(
         help="How answers are compared: number, option (A-J) or text.")] = "number",
     converge_at: Annotated[float, typer.Option(
         help="Share of debaters that must agree to stop early (above 0.5; 1 = all).")] = 1.0,
-    model: Annotated[str | None, typer.Option(
-        help="GGUF path of the debaters' model. Default: SmolLM2.")] = None,
+    model: ModelSpec = None,
     seed: Annotated[int, typer.Option(help="Base seed; debater i uses seed + i.")] = 0,
     temperature: Annotated[float, typer.Option(
         help="Debater temperature (0 makes debaters on one model identical).")] = 0.7,
     max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 160,
-    roles_dir: Annotated[list[Path] | None, typer.Option(
-        "--roles-dir", help="Extra folder of TOML roles (repeatable).")] = None,
+    roles_dir: RolesDirs = None,
     transcript: Annotated[Path | None, typer.Option(help="Write the JSONL transcript here.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing transcript.")] = False,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print only the DebateOutcome as one JSON object.")] = False,
-    bus: Annotated[str | None, typer.Option(
-        help="nats://HOST:PORT: critic roles are served by `critic worker`s there.")] = None,
+    bus: BusUrl = None,
+    max_connections: MaxConnections = 4,
+    max_attempts: MaxAttempts = 5,
+    cache: CacheFile = None,
+    offline: Offline = False,
 ) -> None:
     """Run a debate and show each round live (or print the outcome with --json)."""
     config = DebateConfig.parse(
         question=question, debaters=debaters, rounds=rounds, roles=tuple(role or ()),
         judge=judge, extract=extract, converge_at=converge_at, model=model, seed=seed,
         temperature=temperature, max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()),
-        bus=bus,
+        bus=bus, models=model_options(max_connections, max_attempts, cache, offline),
     )
     view = None if json_out else DebateView(Console(highlight=False))
     outcome = anyio.run(lambda: run_debate(

@@ -21,7 +21,8 @@ from critic.cli.app import app
 from critic.errors import ConfigError
 from critic.prompts import TEMPLATE_VARIABLES
 from critic.roles.kinds import default_kinds
-from critic.roles.spec import Role, RoleRegistry, check_role_dir
+from critic.roles.registry import RoleRegistry
+from critic.roles.spec import Role, check_role_dir
 
 roles_app = typer.Typer(
     invoke_without_command=True, no_args_is_help=False,

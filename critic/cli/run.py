@@ -10,12 +10,22 @@ import anyio
 import typer
 from rich.console import Console
 
-from critic.backends.options import ModelOptions
 from critic.cli.app import app
-from critic.cli.options import CacheFile, MaxAttempts, MaxConnections, Offline
+from critic.cli.options import (
+    BusUrl,
+    CacheFile,
+    MaxAttempts,
+    MaxConnections,
+    ModelSpec,
+    Offline,
+    RolesDirs,
+    Seed,
+    model_options,
+)
 from critic.cli.views import SessionView
+from critic.config import RunConfig
 from critic.errors import ConfigError, ModelError
-from critic.session.run import RunConfig, run_critique
+from critic.session.run import run_critique
 
 
 @app.command()
@@ -28,21 +38,18 @@ def run(
     discard_below: Annotated[float, typer.Option(help="Aggregate score that discards.")] = 0.0,
     patience: Annotated[int | None, typer.Option(
         help="Discard after this many rounds without improvement.")] = None,
-    model: Annotated[str | None, typer.Option(
-        help="GGUF path or http(s) URL of an OpenAI-compatible server. Default: SmolLM2.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for every model call.")] = 0,
+    model: ModelSpec = None,
+    seed: Seed = 0,
     temperature: Annotated[float, typer.Option(help="Generator temperature.")] = 0.0,
     max_tokens: Annotated[int, typer.Option(help="Longest draft, in tokens.")] = 320,
-    roles_dir: Annotated[list[Path] | None, typer.Option(
-        "--roles-dir", help="Extra folder of TOML roles (repeatable).")] = None,
+    roles_dir: RolesDirs = None,
     judge: Annotated[str, typer.Option(
         help="'threshold' (the score rules) or a judge role, e.g. llm-judge.")] = "threshold",
     transcript: Annotated[Path | None, typer.Option(help="Write the JSONL transcript here.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing transcript.")] = False,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print only the Outcome as one JSON object.")] = False,
-    bus: Annotated[str | None, typer.Option(
-        help="nats://HOST:PORT: critics are served by `critic worker`s there.")] = None,
+    bus: BusUrl = None,
     tests: Annotated[Path | None, typer.Option(
         help="File of tests for the doctests role (>>> examples, asserts, HumanEval check)."
     )] = None,
@@ -64,8 +71,7 @@ def run(
         patience=patience, model=model, seed=seed, temperature=temperature,
         max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()), judge=judge,
         bus=bus, tests=read_tests(tests), reference=reference,
-        models=ModelOptions.parse(max_connections=max_connections, max_attempts=max_attempts,
-                                  cache=cache, offline=offline),
+        models=model_options(max_connections, max_attempts, cache, offline),
     )
     view = None if json_out else SessionView(Console(highlight=False))
     outcome = anyio.run(lambda: run_critique(

@@ -20,9 +20,18 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from critic.backends.options import ModelOptions
 from critic.cli.app import app
-from critic.cli.options import CacheFile, MaxAttempts, MaxConnections, Offline
+from critic.cli.options import (
+    BusUrl,
+    CacheFile,
+    MaxAttempts,
+    MaxConnections,
+    ModelSpec,
+    Offline,
+    RolesDirs,
+    Seed,
+    model_options,
+)
 from critic.cli.summarize import show_summary
 from critic.scoring.job import ScoreConfig, score_file
 from critic.scoring.results import ScoreResult, read_results
@@ -94,12 +103,9 @@ def score(
     resume: Annotated[bool, typer.Option(help="Skip ids already in the output.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     limit: Annotated[int | None, typer.Option(help="Score only the first N records.")] = None,
-    model: Annotated[str | None, typer.Option(
-        help="GGUF path or http(s) URL of an OpenAI-compatible server, for roles that use a "
-        "model. Default: SmolLM2.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for every model call.")] = 0,
-    roles_dir: Annotated[list[Path] | None, typer.Option(
-        "--roles-dir", help="Extra folder of TOML roles (repeatable).")] = None,
+    model: ModelSpec = None,
+    seed: Seed = 0,
+    roles_dir: RolesDirs = None,
     skip_invalid: Annotated[bool, typer.Option(
         help="Record bad input lines in the errors file instead of stopping.")] = False,
     errors: Annotated[Path | None, typer.Option(
@@ -113,8 +119,7 @@ def score(
     max_attempts: MaxAttempts = 5,
     cache: CacheFile = None,
     offline: Offline = False,
-    bus: Annotated[str | None, typer.Option(
-        help="nats://HOST:PORT: critic roles are served by `critic worker`s there.")] = None,
+    bus: BusUrl = None,
 ) -> None:
     """Score existing outputs; results are appended in completion order as each finishes."""
     config = ScoreConfig.parse(
@@ -122,8 +127,7 @@ def score(
         concurrency=concurrency, resume=resume, overwrite=overwrite, limit=limit, model=model,
         seed=seed, roles_dirs=tuple(roles_dir or ()), skip_invalid=skip_invalid, errors=errors,
         bus=bus,
-        models=ModelOptions.parse(max_connections=max_connections, max_attempts=max_attempts,
-                                  cache=cache, offline=offline),
+        models=model_options(max_connections, max_attempts, cache, offline),
     )
     err = Console(stderr=True, highlight=False)
     progress = ScoreProgress(err)

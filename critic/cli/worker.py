@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import anyio
@@ -11,6 +10,17 @@ import typer
 
 from critic.bus.worker import run_worker
 from critic.cli.app import app
+from critic.cli.options import (
+    CacheFile,
+    MaxAttempts,
+    MaxConnections,
+    ModelSpec,
+    Offline,
+    RolesDirs,
+    Seed,
+    model_options,
+)
+from critic.config import WorkerConfig
 
 
 @app.command()
@@ -18,20 +28,23 @@ def worker(
     bus: Annotated[str, typer.Option(help="The bus to serve on: nats://HOST:PORT.")],
     role: Annotated[list[str], typer.Option(
         "--role", "-r", help="Critic role to host (repeatable).")],
-    model: Annotated[str | None, typer.Option(
-        help="GGUF path or http(s) URL of an OpenAI-compatible server. Default: SmolLM2.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for every model call.")] = 0,
-    roles_dir: Annotated[list[Path] | None, typer.Option(
-        "--roles-dir", help="Extra folder of TOML roles (repeatable).")] = None,
+    model: ModelSpec = None,
+    seed: Seed = 0,
+    roles_dir: RolesDirs = None,
     ack_wait: Annotated[float, typer.Option(
         help="Seconds before work held by a dead worker is redelivered.")] = 30.0,
+    max_connections: MaxConnections = 4,
+    max_attempts: MaxAttempts = 5,
+    cache: CacheFile = None,
+    offline: Offline = False,
 ) -> None:
     """Serve critic roles to every session on the bus until SIGTERM (Ctrl-C)."""
+    config = WorkerConfig.parse(
+        bus=bus, roles=tuple(role), model=model, seed=seed, roles_dirs=tuple(roles_dir or ()),
+        ack_wait=ack_wait, models=model_options(max_connections, max_attempts, cache, offline),
+    )
 
     def ready() -> None:
         print(f"worker ready: {', '.join(role)} on {bus}", file=sys.stderr, flush=True)
 
-    anyio.run(lambda: run_worker(
-        bus, role, model=model, seed=seed, roles_dirs=tuple(roles_dir or ()),
-        ack_wait=ack_wait, ready=ready,
-    ), backend="asyncio")
+    anyio.run(lambda: run_worker(config, ready=ready), backend="asyncio")

@@ -1,127 +1,24 @@
-"""Generator, critic and judge agents, each owning its own context.
-
-An agent turns one request payload into one reply payload. Serving it on a
-bus (:func:`serve`) is separate, so the same agent runs in-process, in a test
-without a bus, or in a worker on another machine.
+"""The LLM critic: renders its role's templates and asks for a structured critique.
 
 Context separation is structural: a critic is handed a :class:`ReviewRequest`
 (task and draft, nothing else) and starts a fresh conversation from its own
-templates; the generator keeps one growing conversation and only ever adds
-the judge's feedback to it.
+templates, so it never sees the generator's system prompt or history.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-import anyio
-from anyio.abc import TaskStatus
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from critic.backends.base import Backend, GenerationParams
-from critic.bus.base import Bus
+from critic.backends.base import GenerationParams
 from critic.errors import CriticError
-from critic.messages import (
-    ChatMessage,
-    Critique,
-    Draft,
-    DraftRequest,
-    Envelope,
-    JudgeRequest,
-    ModelCall,
-    Payload,
-    ReviewRequest,
-    Usage,
-    Verdict,
-    topic,
-)
-from critic.prompts import PromptLibrary
+from critic.messages import ChatMessage, Critique, ReviewRequest
+from critic.protocols import Backend, Recorder
 from critic.roles.spec import Role
-from critic.structured import Recorder, call_model, complete_structured
-
-
-@runtime_checkable
-class Critic(Protocol):
-    """Reviews one draft. Implementations: :class:`LLMCritic`, grounded critics, plugins."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def weight(self) -> float:
-        """Weight of this critic's score in the judge's aggregate."""
-        ...
-
-    @property
-    def timeout(self) -> float:
-        """Seconds a review may take before it is recorded as timed out."""
-        ...
-
-    async def review(self, request: ReviewRequest, record: Recorder) -> Critique: ...
-
-
-@runtime_checkable
-class Generator(Protocol):
-    """Writes drafts; keeps its own conversation between rounds."""
-
-    @property
-    def name(self) -> str: ...
-
-    async def draft(self, request: DraftRequest, record: Recorder) -> Draft: ...
-
-
-@runtime_checkable
-class Judge(Protocol):
-    """Decides on a draft from its critiques: accept, revise or discard, and why."""
-
-    @property
-    def name(self) -> str: ...
-
-    async def judge(self, request: JudgeRequest, record: Recorder) -> Verdict: ...
-
-
-@dataclass
-class LLMGenerator:
-    """A generator on a model, with one growing conversation per session."""
-
-    backend: Backend
-    prompts: PromptLibrary = field(default_factory=PromptLibrary)
-    params: GenerationParams = field(default_factory=lambda: GenerationParams(max_tokens=320))
-    name: str = "generator"
-    system_template: str = "generator_system.j2"
-    task_template: str = "generator_task.j2"
-    revise_template: str = "generator_revise.j2"
-    conversation: list[ChatMessage] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        # Load now so a broken template fails before the session starts.
-        self._system = self.prompts.load(self.system_template)
-        self._task = self.prompts.load(self.task_template)
-        self._revise = self.prompts.load(self.revise_template)
-
-    async def draft(self, request: DraftRequest, record: Recorder) -> Draft:
-        task = request.task
-        variables = {
-            "task": task.prompt, "round": request.round, "feedback": request.feedback,
-            "reference": task.reference, "tests": task.tests, "draft": None,
-        }
-        if not self.conversation:
-            self.conversation = [
-                ChatMessage(role="system", content=self._system.render(**variables)),
-                ChatMessage(role="user", content=self._task.render(**variables)),
-            ]
-        else:
-            self.conversation.append(
-                ChatMessage(role="user", content=self._revise.render(**variables))
-            )
-        completion = await call_model(
-            self.backend, self.conversation, self.params, agent=self.name, record=record
-        )
-        self.conversation.append(ChatMessage(role="assistant", content=completion.text))
-        return Draft(round=request.round, text=completion.text.strip(), author=self.name)
+from critic.structured import complete_structured
 
 
 class CritiqueOutput(BaseModel):
@@ -204,79 +101,3 @@ class LLMCritic:
             raw_score=output.score, problems=tuple(p.strip() for p in output.problems if p.strip()),
             suggestion=output.suggestion.strip(), weight=spec.weight,
         )
-
-
-def failed_critique(critic: str, round: int, status: str, error: str, weight: float) -> Critique:
-    """The unscored critique recorded for a critic that raised or timed out."""
-    return Critique(
-        role=critic, round=round, status="timeout" if status == "timeout" else "error",
-        error=error, weight=weight,
-    )
-
-
-Handler = Callable[[Envelope, Recorder], Awaitable[Payload]]
-
-
-async def serve(
-    bus: Bus,
-    pattern: str,
-    handler: Handler,
-    *,
-    name: str,
-    group: str | None = None,
-    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-) -> None:
-    """Answer every request on ``pattern`` with ``handler`` until cancelled.
-
-    Model calls the handler makes are published as ``model_call`` envelopes
-    (children of the request) before the reply, so they are recorded too.
-    """
-    async with bus.subscribe(pattern, group=group) as requests:
-        task_status.started()
-        async for request in requests:
-            calls: list[ModelCall] = []
-
-            async def record(
-                call: ModelCall, request: Envelope = request, calls: list[ModelCall] = calls
-            ) -> None:
-                calls.append(call)
-                await bus.publish(Envelope(
-                    session=request.session, topic=topic(request.session, "model_call"),
-                    sender=name, parent=request.id, payload=call,
-                ))
-
-            reply = await handler(request, record)
-            if calls and isinstance(reply, Draft | Critique | Verdict):
-                # The reply carries the cost of making it, so whoever collects
-                # replies can account for usage without seeing the calls.
-                usage = sum((c.usage for c in calls), Usage())
-                update: dict[str, object] = {"usage": usage}
-                if isinstance(reply, Critique):
-                    update["latency"] = sum(c.latency for c in calls)
-                reply = reply.model_copy(update=update)
-            if request.reply_to is not None:
-                await bus.publish(request.reply(reply, sender=name))
-
-
-def critic_handler(critic: Critic) -> Handler:
-    """Bus handler of a critic: never raises; a failure becomes an ``error`` critique."""
-
-    async def handle(request: Envelope, record: Recorder) -> Payload:
-        payload = request.payload
-        if not isinstance(payload, ReviewRequest):
-            return failed_critique(critic.name, 1, "error", f"unexpected {payload.kind}", 0.0)
-        round = payload.draft.round
-        try:
-            with anyio.move_on_after(critic.timeout) as scope:
-                return await critic.review(payload, record)
-        except Exception as exc:  # a critic must never take the session down
-            return failed_critique(
-                critic.name, round, "error", f"{type(exc).__name__}: {exc}", critic.weight
-            )
-        assert scope.cancelled_caught
-        return failed_critique(
-            critic.name, round, "timeout", f"no critique within {critic.timeout:g} s",
-            critic.weight,
-        )
-
-    return handle

@@ -19,20 +19,9 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Protocol, runtime_checkable
 
 from critic.errors import ConfigError
-
-
-@runtime_checkable
-class AnswerExtractor(Protocol):
-    """Reads the final answer out of a debater's text (async: it may ask a model)."""
-
-    @property
-    def name(self) -> str: ...
-
-    async def extract(self, text: str) -> str | None: ...
-
+from critic.protocols import AnswerExtractor
 
 # The tail after the last "answer" marker ("Answer: 156", "the answer is 156").
 _MARKER = re.compile(r"answer\s*(?:is|:|=|-)?\s*(?:\*\*)?", re.IGNORECASE)

@@ -20,15 +20,27 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 import anyio
-from anyio.abc import TaskStatus
+from pydantic import ValidationError
 
-from critic.bus.base import Bus
+from critic.bus.hosting import (
+    TIMEOUT_GRACE,
+    Ask,
+    Observer,
+    RecordedBus,
+    RemoteCritic,
+    ask_all,
+    debate_judge_handler,
+    debater_handler,
+    failed_critique,
+    serve,
+    serve_critic,
+)
 from critic.bus.memory import MemoryBus
-from critic.critics.critic import Critic, failed_critique, serve
-from critic.debate.answers import AnswerExtractor, NumberAnswer
-from critic.debate.debaters import Debater
-from critic.errors import BusError, ConfigError
-from critic.judges.debate import DebateJudge, MajorityJudge, count_votes
+from critic.bus.topics import topic
+from critic.config import DebateRules, cli_message
+from critic.debate.answers import NumberAnswer
+from critic.errors import ConfigError
+from critic.judges.majority import MajorityJudge, count_votes
 from critic.messages import (
     Answer,
     AnswerCritique,
@@ -41,16 +53,13 @@ from critic.messages import (
     DebateVerdict,
     Draft,
     Envelope,
-    ModelCall,
     Payload,
     ReviewRequest,
     Task,
     Usage,
     new_id,
-    topic,
 )
-from critic.session.session import TIMEOUT_GRACE, Observer, RemoteCritic, serve_critic
-from critic.structured import Recorder
+from critic.protocols import AnswerExtractor, Bus, Critic, DebateJudge, Debater
 from critic.transcript import TranscriptWriter
 
 
@@ -101,96 +110,49 @@ class Debate:
         names = [d.name for d in self.debaters]
         if len(set(names)) != len(names):
             raise ConfigError(f"two debaters share a name: {', '.join(names)}")
-        if self.rounds < 1:
-            raise ConfigError(f"--rounds must be at least 1, got {self.rounds}")
-        if not 0.5 < self.converge_at <= 1.0:
-            raise ConfigError(
-                f"--converge-at must be above 0.5 (a majority) and at most 1, got {self.converge_at}"
-            )
+        try:
+            DebateRules(rounds=self.rounds, converge_at=self.converge_at)
+        except ValidationError as exc:
+            raise ConfigError(cli_message(exc)) from exc
 
-    def _envelope(self, name: str, payload: Payload, parent: str | None = None) -> Envelope:
-        return Envelope(session=self.id, topic=topic(self.id, name), sender="debate",
+    def _envelope(self, where: str | tuple[str, ...], payload: Payload,
+                  parent: str | None = None) -> Envelope:
+        parts = (where,) if isinstance(where, str) else where
+        return Envelope(session=self.id, topic=topic(self.id, *parts), sender="debate",
                         parent=parent, payload=payload)
 
     async def run(self) -> DebateOutcome:
-        bus = self.bus if self.bus is not None else MemoryBus()
+        inner = self.bus if self.bus is not None else MemoryBus()
+        bus = RecordedBus(inner, self._record)
         try:
             async with anyio.create_task_group() as tg:
-                finished = anyio.Event()
-                await tg.start(self._record, bus, finished)
+                if self.remote:
+                    await tg.start(bus.record_remote, self.id)
                 for debater in self.debaters:
-                    await tg.start(self._serve_debater, bus, debater)
+                    await tg.start(lambda task_status, d=debater: serve(
+                        bus, topic(self.id, "debate", d.name), debater_handler(d, self.timeout),
+                        name=d.name, task_status=task_status))
                 for critic in self.critics:
                     await tg.start(serve_critic, bus, self.id, critic)
-                await tg.start(self._serve_judge, bus)
+                await tg.start(lambda task_status: serve(
+                    bus, topic(self.id, "judge"), debate_judge_handler(self.judge),
+                    name=self.judge.name, task_status=task_status))
                 self._start = anyio.current_time()
                 outcome = await self._loop(bus)
                 await bus.publish(self._envelope("outcome", outcome))
-                await finished.wait()
                 tg.cancel_scope.cancel()
         finally:
             if self.bus is None:
-                await bus.aclose()
+                await inner.aclose()
         return outcome
 
-    async def _record(
-        self, bus: Bus, finished: anyio.Event, *, task_status: TaskStatus[None]
-    ) -> None:
-        async with bus.subscribe(topic(self.id, ">")) as envelopes:
-            task_status.started()
-            async for envelope in envelopes:
-                if self.transcript is not None:
-                    self.transcript.write(envelope)
-                if self.observer is not None:
-                    shown = self.observer(envelope)
-                    if shown is not None:
-                        await shown
-                if isinstance(envelope.payload, DebateOutcome):
-                    finished.set()
-
-    async def _serve_debater(
-        self, bus: Bus, debater: Debater, *, task_status: TaskStatus[None]
-    ) -> None:
-        async def handle(request: Envelope, record: Recorder) -> Payload:
-            assert isinstance(request.payload, DebateRequest)
-            number = request.payload.round
-            try:
-                # The debater times itself out, so its call is cancelled here
-                # rather than left running when the coordinator stops waiting.
-                with anyio.move_on_after(self.timeout):
-                    return await debater.answer(request.payload, record)
-            except Exception as exc:  # reported in the outcome, never a crash
-                return Answer(debater=debater.name, round=number, status="error",
-                              error=f"{type(exc).__name__}: {exc}")
-            return Answer(debater=debater.name, round=number, status="timeout",
-                          error=f"no answer within {self.timeout:g} s")
-
-        await serve(bus, topic(self.id, "debate", debater.name), handle, name=debater.name,
-                    task_status=task_status)
-
-    async def _serve_judge(self, bus: Bus, *, task_status: TaskStatus[None]) -> None:
-        judge = self.judge
-
-        async def handle(request: Envelope, record: Recorder) -> Payload:
-            assert isinstance(request.payload, DebateJudgeRequest)
-            usage = Usage()
-
-            async def counted(call: ModelCall) -> None:
-                nonlocal usage
-                usage += call.usage
-                await record(call)
-
-            try:
-                verdict = await judge.decide(request.payload, counted)
-            except Exception as exc:
-                verdict = DebateVerdict(
-                    judge=judge.name, decision="discard",
-                    reason=f"judge {judge.name!r} failed: {type(exc).__name__}: {exc}",
-                )
-            return verdict.model_copy(update={"usage": usage})
-
-        await serve(bus, topic(self.id, "judge"), handle, name=judge.name,
-                    task_status=task_status)
+    async def _record(self, envelope: Envelope) -> None:
+        if self.transcript is not None:
+            self.transcript.write(envelope)
+        if self.observer is not None:
+            shown = self.observer(envelope)
+            if shown is not None:
+                await shown
 
     async def _loop(self, bus: Bus) -> DebateOutcome:
         await bus.publish(self._envelope("task", Task(prompt=self.question)))
@@ -244,34 +206,20 @@ class Debate:
         critiques: tuple[AnswerCritique, ...],
     ) -> list[Answer]:
         """Every active debater at once; each gets the others' previous answers only."""
-        results: dict[str, Answer] = {}
 
-        async def ask(name: str) -> None:
+        def ask(name: str) -> Ask:
             others = tuple(a for d, a in previous.items() if d != name)
-            request = self._envelope(f"debate.{name}", DebateRequest(
+            request = self._envelope(("debate", name), DebateRequest(
                 question=self.question, round=number, debater=name, others=others,
                 critiques=critiques,
             ))
-            try:
-                reply = await bus.request(request, timeout=self.timeout + TIMEOUT_GRACE)
-            except TimeoutError:  # a debater served elsewhere that died
-                answer = Answer(debater=name, round=number, status="timeout",
-                                error=f"no reply within {self.timeout + TIMEOUT_GRACE:g} s")
-            except BusError as exc:
-                answer = Answer(debater=name, round=number, status="error", error=str(exc))
-            else:
-                assert isinstance(reply.payload, Answer)
-                results[name] = reply.payload
-                return
-            results[name] = answer
-            await bus.publish(self._envelope("answer", answer, parent=request.id))
+            return Ask(request, self.timeout + TIMEOUT_GRACE, record_as="answer",
+                       failure=lambda status, error: Answer(
+                           debater=name, round=number, status=status, error=error))
 
-        async with anyio.create_task_group() as tg:
-            for name in active:
-                tg.start_soon(ask, name)
-        answers = [results[name] for name in active]  # debater order, not arrival order
-        for answer in answers:
-            self._usage += answer.usage
+        replies = await ask_all(bus, [ask(name) for name in active], sender="debate")
+        answers = [a for a in replies if isinstance(a, Answer)]  # debater order, not arrival
+        self._usage += Usage.total(a.usage for a in answers)
         return answers
 
     async def _tally(
@@ -300,31 +248,22 @@ class Debate:
     async def _review(self, bus: Bus, answers: Sequence[Answer]) -> tuple[AnswerCritique, ...]:
         """Every critic reviews every answer, all at once; failures stay unscored."""
         task = Task(prompt=self.question)
-        specs: list[Critic | RemoteCritic] = [*self.critics, *self.remote]
+        specs = [*(RemoteCritic(c.name, c.weight, c.timeout) for c in self.critics), *self.remote]
         jobs = [(a, c) for a in answers if a.status == "ok" for c in specs]
-        results: list[AnswerCritique | None] = [None] * len(jobs)
 
-        async def ask(i: int, answer: Answer, critic: Critic | RemoteCritic) -> None:
+        def ask(answer: Answer, critic: RemoteCritic) -> Ask:
             draft = Draft(round=answer.round, text=answer.text, author=answer.debater)
-            request = self._envelope(f"review.{critic.name}",
+            request = self._envelope(("review", critic.name),
                                      ReviewRequest(task=task, draft=draft, role=critic.name))
-            critique: Critique
-            try:
-                reply = await bus.request(request, timeout=critic.timeout + TIMEOUT_GRACE)
-                assert isinstance(reply.payload, Critique)
-                critique = reply.payload
-            except (TimeoutError, BusError) as exc:
-                status = "timeout" if isinstance(exc, TimeoutError) else "error"
-                critique = failed_critique(critic.name, answer.round, status,
-                                           str(exc) or status, critic.weight)
-                await bus.publish(self._envelope("critique", critique, parent=request.id))
-            self._usage += critique.usage
-            results[i] = AnswerCritique(debater=answer.debater, critique=critique)
+            return Ask(request, critic.timeout + TIMEOUT_GRACE, record_as="critique",
+                       failure=lambda status, error: failed_critique(
+                           critic.name, answer.round, status, error, critic.weight))
 
-        async with anyio.create_task_group() as tg:
-            for i, (answer, critic) in enumerate(jobs):
-                tg.start_soon(ask, i, answer, critic)
-        return tuple(r for r in results if r is not None)
+        replies = await ask_all(bus, [ask(a, c) for a, c in jobs], sender="debate")
+        critiques = [c for c in replies if isinstance(c, Critique)]
+        self._usage += Usage.total(c.usage for c in critiques)
+        return tuple(AnswerCritique(debater=a.debater, critique=c)
+                     for (a, _), c in zip(jobs, critiques, strict=True))
 
     async def _judge(self, bus: Bus, last: DebateRound) -> DebateVerdict:
         voters = tuple(a for a in last.answers if a.status == "ok")

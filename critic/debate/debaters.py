@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from critic.backends.base import Backend, GenerationParams
+from critic.backends.base import GenerationParams
 from critic.messages import Answer, AnswerCritique, ChatMessage, DebateRequest
 from critic.prompts import PromptLibrary, PromptTemplate
-from critic.structured import Recorder, call_model
+from critic.protocols import Backend, Recorder
+from critic.structured import call_model
 
 
 @runtime_checkable

@@ -12,78 +12,26 @@ which review each round's answers.
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from critic.backends.base import GenerationParams
-from critic.backends.pool import ModelPool
-from critic.bus.nats import check_bus_url, open_bus
-from critic.debate.answers import EXTRACTORS, extractor
+from critic.bus.hosting import Observer
+from critic.config import DebateConfig
+from critic.debate.answers import extractor
 from critic.debate.debate import Debate
 from critic.debate.debaters import LLMDebater
 from critic.errors import ConfigError
-from critic.judges.debate import MAJORITY, LLMDebateJudge, build_debate_judge
+from critic.judges.llm import LLMDebateJudge
+from critic.judges.select import build_debate_judge
+from critic.launch import launch
 from critic.messages import DebateOutcome
-from critic.roles.spec import Role, RoleRegistry
-from critic.session.run import build_critics
-from critic.session.session import Observer, RemoteCritic
-from critic.transcript import TranscriptHeader, TranscriptWriter
+from critic.roles.kinds import CriticKinds
+from critic.roles.registry import RoleRegistry
+from critic.roles.spec import Role
+from critic.transcript import JudgeSpec, TranscriptHeader
 
 #: The kind of a role that shapes a debater instead of reviewing.
 DEBATER_KIND = "debater"
-
-
-class DebateConfig(BaseModel):
-    """Everything that defines a debate; recorded in the transcript header."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    question: str
-    debaters: int = Field(default=3, ge=1, le=32)
-    rounds: int = Field(default=2, ge=1)
-    roles: tuple[str, ...] = ()
-    judge: str = MAJORITY
-    extract: str = "number"
-    converge_at: float = Field(default=1.0, gt=0.5, le=1.0)
-    model: str | None = None
-    seed: int = 0
-    temperature: float = Field(default=0.7, ge=0.0)
-    max_tokens: int = Field(default=160, ge=1)
-    roles_dirs: tuple[Path, ...] = ()
-    bus: str | None = None
-    """``nats://HOST:PORT``: critic roles are served there by workers; None: in-process."""
-
-    @field_validator("bus")
-    @classmethod
-    def _bus_url(cls, value: str | None) -> str | None:
-        return None if value is None else check_bus_url(value)
-
-    @field_validator("question")
-    @classmethod
-    def _question_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the question is empty")
-        return value.strip()
-
-    @field_validator("extract")
-    @classmethod
-    def _known_extractor(cls, value: str) -> str:
-        if value not in EXTRACTORS:
-            raise ValueError(f"unknown answer extractor {value!r} (known: {', '.join(EXTRACTORS)})")
-        return value
-
-    @classmethod
-    def parse(cls, **values: object) -> DebateConfig:
-        """Validate, turning the first problem into a one-line :class:`ConfigError`."""
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "config"
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            raise ConfigError(f"--{field.replace('_', '-')}: {msg}") from exc
 
 
 def debater_params(config: DebateConfig, role: Role | None, index: int) -> GenerationParams:
@@ -104,24 +52,23 @@ async def run_debate(
     overwrite: bool = False,
     observer: Observer | None = None,
     registry: RoleRegistry | None = None,
+    kinds: CriticKinds | None = None,
 ) -> DebateOutcome:
     """Run one debate as configured; every input is checked before any model runs."""
-    registry = registry or RoleRegistry(extra_dirs=config.roles_dirs)
-    roles = [registry.get(name) for name in config.roles]
-    for role in roles:
-        if role.spec.kind == "judge":
-            raise ConfigError(f"--role: {role.name!r} is a judge: use --judge {role.name}")
-    personas = [r for r in roles if r.spec.kind == DEBATER_KIND]
-    critic_roles = [r for r in roles if r.spec.kind != DEBATER_KIND]
-    pool = ModelPool(config.model)
-    try:
+    async with launch(config, registry=registry, kinds=kinds) as run:
+        roles = run.roles(config.roles)
+        for role in roles:
+            if role.spec.kind == "judge":
+                raise ConfigError(f"--role: {role.name!r} is a judge: use --judge {role.name}")
+        personas = [r for r in roles if r.spec.kind == DEBATER_KIND]
+        critic_roles = [r for r in roles if r.spec.kind != DEBATER_KIND]
         debaters: list[LLMDebater] = []
         models: dict[str, dict[str, str]] = {}
         seeds: dict[str, int | None] = {}
         for i in range(config.debaters):
             persona = personas[i % len(personas)] if personas else None
             name = f"debater-{i + 1}"
-            model = pool.get(persona.spec.model if persona else None)
+            model = run.pool.get(persona.spec.model if persona else None)
             params = debater_params(config, persona, i)
             debaters.append(LLMDebater(
                 name, model.backend(name), params,
@@ -130,40 +77,23 @@ async def run_debate(
             ))
             models[name] = model.describe()
             seeds[name] = params.seed
-        if config.bus is None:
-            critics, critic_models = build_critics(critic_roles, pool, seed=config.seed)
-            remote: list[RemoteCritic] = []
-        else:  # served by `critic worker`s
-            critics, critic_models = [], {}
-            remote = [RemoteCritic(r.name, r.spec.weight, r.spec.timeout) for r in critic_roles]
+        critics = run.critics(critic_roles)
+        models.update(critics.models)
         answers = extractor(config.extract)
-        judge = build_debate_judge(config.judge, registry, pool, answers, seed=config.seed)
+        judge = build_debate_judge(config.judge, run.registry, run.pool, answers,
+                                   seed=config.seed)
         if isinstance(judge, LLMDebateJudge):
-            critic_models[judge.name] = pool.get(judge.role.spec.model).describe()
+            models[judge.name] = run.pool.get(judge.role.spec.model).describe()
         debate = Debate(
-            config.question, debaters, judge, critics, answers, rounds=config.rounds,
-            converge_at=config.converge_at, observer=observer, remote=remote,
+            config.question, debaters, judge, critics.local, answers, rounds=config.rounds,
+            converge_at=config.converge_at, observer=observer, remote=critics.remote,
         )
-        writer = None
-        if transcript is not None:
-            header = TranscriptHeader(
-                session=debate.id, mode="debate", models={**models, **critic_models},
-                seeds={**seeds, **{r.name: config.seed for r in critic_roles}},
-                config={
-                    **config.model_dump(mode="json"),
-                    "debaters_spec": {d.name: d.params.model_dump(mode="json") for d in debaters},
-                    "roles_spec": {r.name: r.spec.model_dump(mode="json") for r in roles},
-                },
-            )
-            writer = TranscriptWriter(transcript, header, overwrite=overwrite)
-            debate.transcript = writer
-        try:
-            async with AsyncExitStack() as stack:
-                if config.bus is not None:
-                    debate.bus = await stack.enter_async_context(open_bus(config.bus))
-                return await debate.run()
-        finally:
-            if writer is not None:
-                writer.close()
-    finally:
-        await pool.aclose()
+        debate.transcript = run.write_transcript(transcript, TranscriptHeader(
+            session=debate.id, mode="debate", config=config, models=models,
+            seeds={**seeds, **{r.name: config.seed for r in critic_roles}},
+            judge=JudgeSpec(name=judge.name),
+            roles={r.name: r.spec for r in roles},
+            debaters={d.name: d.params for d in debaters},
+        ), overwrite=overwrite)
+        debate.bus = await run.open_bus()
+        return await debate.run()

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from critic.errors import ConfigError
 from critic.grounding.sandbox import SandboxLimits, SandboxResult, run_python
 from critic.messages import Critique, ReviewRequest
+from critic.protocols import CriticContext, Recorder
 from critic.roles.spec import Role
-from critic.structured import Recorder
-
-if TYPE_CHECKING:  # critic.roles.kinds registers this module's factory
-    from critic.roles.kinds import CriticContext
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _LONE_FENCE = re.compile(r"^\s*```[A-Za-z0-9_+-]*\s*$")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 import anyio
 from rich.console import Console
@@ -20,11 +20,8 @@ from rich.panel import Panel
 
 from critic.errors import ConfigError
 from critic.messages import Critique, ReviewRequest
+from critic.protocols import CriticContext, Recorder
 from critic.roles.spec import Role
-from critic.structured import Recorder
-
-if TYPE_CHECKING:
-    from critic.roles.kinds import CriticContext
 
 _ACCEPT = {"a", "accept", "y", "yes"}
 _REJECT = {"r", "reject", "n", "no"}

@@ -17,7 +17,7 @@ import doctest
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,11 +31,8 @@ from critic.grounding.execution import (
 )
 from critic.grounding.sandbox import SandboxLimits, SandboxResult, run_python
 from critic.messages import Critique, ReviewRequest, Task
+from critic.protocols import CriticContext, Recorder
 from critic.roles.spec import Role
-from critic.structured import Recorder
-
-if TYPE_CHECKING:
-    from critic.roles.kinds import CriticContext
 
 _IMPORT = re.compile(r"^(import\s+\w|from\s+[\w.]+\s+import\s)")
 _DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)

@@ -1,4 +1,10 @@
-"""An LLM judge: a model reads the task, the draft and the critiques, then decides.
+"""LLM judges: a judge role (``kind = "judge"``) on a model, for sessions and for debates.
+
+Both ask their model one structured question (:func:`ask_judge`) and fall back
+on rules when the model fails: :class:`LLMJudge` on the threshold rules,
+:class:`LLMDebateJudge` on the majority vote.
+
+**Sessions.** The judge reads the task, the draft and the critiques, then decides.
 
 A judge role is a TOML role with ``kind = "judge"``; its templates get the
 usual variables, with ``feedback`` holding the critiques (each critic's
@@ -16,101 +22,121 @@ The model decides within the stop rules of a :class:`~critic.judge.ThresholdJudg
 
     judge = LLMJudge(registry.get("llm-judge"), model.backend("llm-judge"),
                      rules=ThresholdJudge(max_rounds=3))
+
+**Debates.** The judge reads the question and the final answers and picks or
+synthesizes one; if its model fails, the majority vote decides and the reason
+says so.
+
+    judge = LLMDebateJudge(registry.get("debate-judge"), model.backend("debate-judge"))
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from critic.backends.base import Backend, GenerationParams
-from critic.backends.pool import ModelPool
-from critic.critics.critic import Judge
+from critic.debate.answers import NumberAnswer, normalize_text
+from critic.debate.debaters import format_answers
 from critic.errors import ConfigError, ModelError
+from critic.judges.majority import MajorityJudge, count_votes, describe_votes
 from critic.judges.rules import ThresholdJudge
-from critic.messages import ChatMessage, JudgeRequest, Verdict
+from critic.messages import DebateJudgeRequest, DebateVerdict, JudgeRequest, Verdict
 from critic.prompts import TEMPLATE_VARIABLES
-from critic.roles.spec import Role, RoleRegistry
-from critic.structured import Recorder, complete_structured
+from critic.protocols import AnswerExtractor, Backend, Recorder
+from critic.roles.spec import Role
+from critic.structured import complete_structured
 
-#: The name ``--judge`` uses for the rule-based default policy.
-THRESHOLD = "threshold"
 #: The template variables a session judge is given (a debate judge also gets ``answers``).
 JUDGE_VARIABLES = ("task", "draft", "round", "feedback", "reference", "tests")
 
+Output = TypeVar("Output", bound=BaseModel)
+
 
 class JudgeOutput(BaseModel):
-    """What an LLM judge must return: the reason first, so the decision follows from it."""
+    """What a session's LLM judge returns: the reason first, so the decision follows from it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    # A length cap in the schema keeps constrained decoding from looping.
+    # Length caps go into the schema, so constrained decoding cannot loop.
     reason: str = Field(min_length=1, max_length=300)
     decision: Literal["accept", "revise", "discard"]
 
 
+class DebateJudgeOutput(BaseModel):
+    """What a debate's LLM judge returns: the reason, the decision, the answer it accepts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=300)
+    decision: Literal["accept", "discard"]
+    answer: str = Field(max_length=200)
+
+
 @dataclass
-class LLMJudge:
-    """A judge role on a model, bounded by the stop rules of ``rules``."""
+class _JudgeRole:
+    """A judge role on its model: one structured question per decision."""
 
     role: Role
     backend: Backend
-    rules: ThresholdJudge = field(default_factory=ThresholdJudge)
-    attempts: int = 3
-    seed: int | None = None
-    """Used when the role sets no seed of its own."""
 
     def __post_init__(self) -> None:
         if self.role.spec.kind != "judge" or self.role.prompt is None:
             raise ConfigError(
                 f"role {self.role.name!r} is not a judge role (kind {self.role.spec.kind!r})"
             )
-        # A judge role written for another loop (e.g. a debate) may need variables
-        # a session does not have: fail now, not at the first verdict.
-        placeholders = {k: TEMPLATE_VARIABLES.get(k, k.upper()) for k in JUDGE_VARIABLES}
-        for template in (self.role.system, self.role.prompt):
-            if template is not None:
-                try:
-                    template.render(**placeholders)
-                except ConfigError as exc:
-                    raise ConfigError(
-                        f"role {self.role.name!r} cannot judge a critique session: {exc}"
-                    ) from exc
 
     @property
     def name(self) -> str:
         return self.role.name
 
-    def messages(self, request: JudgeRequest, feedback: str) -> list[ChatMessage]:
-        """The judge's whole context, built from the request alone."""
+    async def ask(self, variables: dict[str, object], output: type[Output], *, seed: int | None,
+                  attempts: int, record: Recorder) -> Output:
+        """The judge's answer, schema-constrained; raises :class:`ModelError` if it fails."""
+        return await complete_structured(
+            self.backend, self.role.messages(**variables), output, self.role.params(seed),
+            agent=self.name, record=record, attempts=attempts,
+        )
+
+
+@dataclass
+class LLMJudge(_JudgeRole):
+    """A session's judge role, bounded by the stop rules of ``rules``."""
+
+    rules: ThresholdJudge = field(default_factory=ThresholdJudge)
+    attempts: int = 3
+    seed: int | None = None
+    """Used when the role sets no seed of its own."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # A judge role written for another loop (e.g. a debate) may need variables
+        # a session does not have: fail now, not at the first verdict.
+        placeholders = {k: TEMPLATE_VARIABLES.get(k, k.upper()) for k in JUDGE_VARIABLES}
+        try:
+            self.role.messages(**placeholders)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"role {self.role.name!r} cannot judge a critique session: {exc}"
+            ) from exc
+
+    @staticmethod
+    def variables(request: JudgeRequest, feedback: str) -> dict[str, object]:
+        """What the judge's templates see, built from the request alone."""
         task = request.task
-        variables = {
+        return {
             "task": task.prompt, "draft": request.draft.text, "round": request.draft.round,
             "feedback": feedback, "reference": task.reference, "tests": task.tests,
         }
-        assert self.role.prompt is not None
-        messages = []
-        if self.role.system is not None:
-            messages.append(ChatMessage(role="system", content=self.role.system.render(**variables)))
-        messages.append(ChatMessage(role="user", content=self.role.prompt.render(**variables)))
-        return messages
 
     async def judge(self, request: JudgeRequest, record: Recorder) -> Verdict:
         ruled = await self.rules.judge(request, record)
         if ruled.aggregate is None:
             return ruled.model_copy(update={"reason": f"{ruled.reason} (not asking {self.name})"})
-        spec = self.role.spec
-        params = GenerationParams(
-            max_tokens=spec.max_tokens, temperature=spec.temperature,
-            seed=spec.seed if spec.seed is not None else self.seed,
-        )
         try:
-            output = await complete_structured(
-                self.backend, self.messages(request, ruled.feedback), JudgeOutput, params,
-                agent=self.name, record=record, attempts=self.attempts,
-            )
+            output = await self.ask(self.variables(request, ruled.feedback), JudgeOutput,
+                                    seed=self.seed, attempts=self.attempts, record=record)
         except ModelError as exc:
             return ruled.model_copy(update={
                 "reason": f"{ruled.reason} ({self.name} failed: {exc}; the threshold rules decided)"
@@ -138,30 +164,48 @@ class LLMJudge:
         })
 
 
-def judge_names(registry: RoleRegistry) -> list[str]:
-    """Every name ``--judge`` accepts: ``threshold`` and the judge roles."""
-    judges = sorted(n for n, r in registry.load().items() if r.spec.kind == "judge")
-    return [THRESHOLD, *judges]
+@dataclass
+class LLMDebateJudge(_JudgeRole):
+    """A debate's judge role; the majority vote decides if the model fails."""
 
+    extractor: AnswerExtractor = field(default_factory=NumberAnswer)
+    attempts: int = 3
+    seed: int | None = None
+    """Used when the role sets no seed of its own."""
 
-def build_judge(
-    name: str,
-    registry: RoleRegistry,
-    pool: ModelPool,
-    rules: ThresholdJudge,
-    *,
-    seed: int | None = None,
-) -> Judge:
-    """The judge ``--judge NAME`` selects: the threshold rules, or a judge role on its model."""
-    if name == THRESHOLD:
-        return rules
-    role = registry.load().get(name)
-    judges = ", ".join(judge_names(registry))
-    if role is None:
-        raise ConfigError(f"--judge: unknown judge {name!r} (judges: {judges})")
-    if role.spec.kind != "judge":
-        raise ConfigError(
-            f"--judge: role {name!r} is a critic (kind {role.spec.kind!r}), not a judge "
-            f"(judges: {judges})"
-        )
-    return LLMJudge(role, pool.get(role.spec.model).backend(role.name), rules, seed=seed)
+    @staticmethod
+    def variables(request: DebateJudgeRequest) -> dict[str, object]:
+        """What the judge's templates see: the question and the final answers."""
+        answers = format_answers(request.answers)
+        return {
+            "task": request.question, "answers": answers, "draft": answers,
+            "round": request.round, "feedback": describe_votes(count_votes(request.answers)),
+            "reference": None, "tests": None,
+        }
+
+    async def decide(self, request: DebateJudgeRequest, record: Recorder) -> DebateVerdict:
+        majority = await MajorityJudge(self.name).decide(request, record)
+        if not any(a.status == "ok" for a in request.answers):
+            return majority
+        try:
+            output = await self.ask(self.variables(request), DebateJudgeOutput,
+                                    seed=self.seed, attempts=self.attempts, record=record)
+        except ModelError as exc:
+            return majority.model_copy(update={
+                "reason": f"{majority.reason} ({self.name} failed: {exc}; the majority vote decided)"
+            })
+        said = f"{self.name}: {output.reason.strip()}"
+        if output.decision == "discard":
+            return majority.model_copy(update={
+                "decision": "discard", "answer": None, "text": None, "reason": said,
+            })
+        text = output.answer.strip()
+        answer = await self.extractor.extract(text) or normalize_text(text) or None
+        if answer is None:
+            return majority.model_copy(update={
+                "reason": f"{majority.reason} ({self.name} accepted an empty answer; "
+                "the majority vote decided)"
+            })
+        return majority.model_copy(update={
+            "decision": "accept", "answer": answer, "text": text, "reason": said,
+        })

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from critic.messages import Critique, JudgeRequest, Verdict
-from critic.structured import Recorder
+from critic.protocols import Recorder
 
 
 def aggregate(critiques: Sequence[Critique]) -> float | None:

@@ -1,4 +1,4 @@
-"""Critic kinds: how a role's ``kind`` becomes a :class:`~critic.agents.Critic`.
+"""Critic kinds: how a role's ``kind`` becomes a :class:`~critic.protocols.Critic`.
 
 ``llm`` is built in. Code registers more kinds (the grounded critics register
 ``python-exec``, ``doctest`` and ``human``); a role file then just names the kind.
@@ -9,27 +9,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from critic.backends.pool import ModelPool
-from critic.critics.critic import Critic, LLMCritic
+from critic.critics.critic import LLMCritic
 from critic.errors import ConfigError
+from critic.grounding.execution import python_exec_critic
+from critic.grounding.human import human_critic
+from critic.grounding.testing import unit_test_critic
+from critic.protocols import Critic, CriticContext, CriticFactory
 from critic.roles.spec import PLUGIN_KIND, Role
 
 #: Kinds whose critics call a model (a transcript header records their model).
 MODEL_KINDS = frozenset({"llm", "judge"})
-
-
-@dataclass(frozen=True)
-class CriticContext:
-    """What a kind's factory may use: models (opened lazily) and the session seed."""
-
-    models: ModelPool
-    seed: int | None = None
-
-
-CriticFactory = Callable[[Role, CriticContext], Critic]
 
 
 def _llm(role: Role, ctx: CriticContext) -> Critic:
@@ -74,9 +65,6 @@ class CriticKinds:
 
 def default_kinds() -> CriticKinds:
     """The built-in kinds: ``llm``, ``plugin`` (entry-point classes) and the grounded ones."""
-    # Imported here: the grounded critics' modules refer back to CriticContext.
-    from critic.grounding import human_critic, python_exec_critic, unit_test_critic
-
     return CriticKinds({
         "llm": _llm, PLUGIN_KIND: _plugin, "python-exec": python_exec_critic,
         "doctest": unit_test_critic, "unit-tests": unit_test_critic, "human": human_critic,

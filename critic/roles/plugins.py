@@ -24,15 +24,14 @@ from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import cast
 
 from pydantic import ValidationError
 
 from critic.errors import ConfigError
 from critic.prompts import PromptLibrary
-from critic.roles.spec import PLUGIN_KIND, CriticClass, Role, RoleSpec, load_role_dir
+from critic.roles.spec import PLUGIN_KIND, Role, RoleSpec, load_role_dir
 
-ENTRY_POINT_GROUP = "critic.roles.spec"
+ENTRY_POINT_GROUP = "critic.roles"
 
 
 def installed_entry_points() -> list[EntryPoint]:
@@ -73,8 +72,9 @@ def _class_role(ep: EntryPoint, cls: type) -> Role:
         raise ConfigError(
             f"{_where(ep)}: {cls.__qualname__}(role, ctx) is not a valid call: {exc}"
         ) from exc
-    # Checked above as far as Python allows: it has review() and takes (role, ctx).
-    return Role(spec, entry_point_source(ep), None, plugin=cast(CriticClass, cls))
+    # Checked above as far as Python allows: it has review() and takes (role, ctx);
+    # the critic it builds is checked against the Critic protocol when it is built.
+    return Role(spec, entry_point_source(ep), None, plugin=cls)
 
 
 def _folder_of(obj: object) -> Path | None:

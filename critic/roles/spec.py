@@ -25,22 +25,17 @@ kind ``plugin`` and carries the class in :attr:`Role.plugin`.
 
 from __future__ import annotations
 
-import os
 import tomllib
-from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from critic.errors import ConfigError
-from critic.prompts import PromptLibrary, PromptTemplate, package_data_dir
-
-if TYPE_CHECKING:
-    from critic.critics.critic import Critic
-    from critic.roles.kinds import CriticContext
+from critic.backends.base import GenerationParams
+from critic.errors import ConfigError, RoleFileError
+from critic.messages import ChatMessage
+from critic.prompts import PromptLibrary, PromptTemplate
 
 LLM_KINDS = frozenset({"llm", "judge"})
 #: The kind of a role defined by a Python class (an entry point), not a TOML file.
@@ -101,12 +96,6 @@ class RoleSpec(BaseModel):
         return min(1.0, max(0.0, (raw - low) / (high - low)))
 
 
-class CriticClass(Protocol):
-    """A class-based role: called with its :class:`Role` and a context, returns a critic."""
-
-    def __call__(self, role: Role, ctx: CriticContext, /) -> Critic: ...
-
-
 @dataclass(frozen=True)
 class Role:
     """A loaded role: its spec, where it came from, and its checked templates.
@@ -120,20 +109,30 @@ class Role:
     path: Path | None = None
     prompt: PromptTemplate | None = None
     system: PromptTemplate | None = None
-    plugin: CriticClass | None = None
+    plugin: Callable[..., object] | None = None
+    """A class-based role's class, called as ``plugin(role, ctx)`` (see :mod:`.kinds`)."""
 
     @property
     def name(self) -> str:
         return self.spec.name
 
+    def messages(self, **variables: object) -> list[ChatMessage]:
+        """The conversation of one call: the system template (if any), then the prompt."""
+        if self.prompt is None:
+            raise ConfigError(f"role {self.name!r} has no prompt template")
+        messages = []
+        if self.system is not None:
+            messages.append(ChatMessage(role="system", content=self.system.render(**variables)))
+        messages.append(ChatMessage(role="user", content=self.prompt.render(**variables)))
+        return messages
 
-class RoleFileError(ConfigError):
-    """A role file with one or more problems, each ``field: message``."""
-
-    def __init__(self, path: Path, problems: Sequence[str]) -> None:
-        self.path = path
-        self.problems = tuple(problems)
-        super().__init__(f"{path}: " + "; ".join(self.problems))
+    def params(self, seed: int | None = None) -> GenerationParams:
+        """Sampling of one call: the role's settings, and ``seed`` where it sets none."""
+        spec = self.spec
+        return GenerationParams(
+            max_tokens=spec.max_tokens, temperature=spec.temperature,
+            seed=spec.seed if spec.seed is not None else seed,
+        )
 
 
 def _fields_of(error: ValidationError) -> list[str]:
@@ -236,58 +235,3 @@ def _local_model_problem(path: Path) -> str | None:
     except OSError as exc:
         return f"cannot read model file {path}: {exc.strerror}"
     return None if magic == b"GGUF" else f"{path} is not a GGUF model file"
-
-
-@dataclass
-class RoleRegistry:
-    """Roles by name, from sources in precedence order (a later source wins).
-
-    Sources: the built-in ``roles/`` folder, then each folder of
-    ``$CRITIC_ROLES_PATH`` (``os.pathsep``-separated), then ``extra_dirs``,
-    then the entry points of the group ``critic.roles.spec``. Nothing is read
-    until :meth:`load` is called. ``entry_points`` replaces the installed
-    entry points (tests inject their own); ``include_plugins=False`` skips them.
-    """
-
-    extra_dirs: Sequence[Path] = ()
-    prompts: PromptLibrary = field(default_factory=PromptLibrary)
-    include_builtin: bool = True
-    env_path: str | None = None
-    include_plugins: bool = True
-    entry_points: Callable[[], Iterable[EntryPoint]] | None = None
-    _roles: dict[str, Role] | None = None
-
-    def _sources(self) -> Iterable[Callable[[], dict[str, Role]]]:
-        def folder(directory: Path, source: str) -> Callable[[], dict[str, Role]]:
-            return lambda: load_role_dir(directory, self.prompts, source=source)
-
-        if self.include_builtin:
-            yield folder(package_data_dir("roles"), "builtin")
-        env = self.env_path if self.env_path is not None else os.environ.get("CRITIC_ROLES_PATH", "")
-        for part in env.split(os.pathsep):
-            if part:
-                yield folder(Path(part), f"env:{part}")
-        for directory in self.extra_dirs:
-            yield folder(Path(directory), f"dir:{directory}")
-        if self.include_plugins:
-            # Imported here: the plugin loader builds Roles, so it imports this module.
-            from critic.roles.plugins import installed_entry_points, load_entry_point_roles
-
-            found = self.entry_points or installed_entry_points
-            yield lambda: load_entry_point_roles(found(), self.prompts)
-
-    def load(self) -> dict[str, Role]:
-        """Every role by name, reading the sources on the first call only."""
-        if self._roles is None:
-            roles: dict[str, Role] = {}
-            for source in self._sources():
-                roles.update(source())
-            self._roles = roles
-        return self._roles
-
-    def get(self, name: str) -> Role:
-        roles = self.load()
-        if name not in roles:
-            known = ", ".join(sorted(roles)) or "none"
-            raise ConfigError(f"unknown role {name!r} (known roles: {known})")
-        return roles[name]

@@ -4,36 +4,31 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from critic.backends.options import ModelOptions
-from critic.backends.pool import ModelPool
-from critic.bus.nats import check_bus_url, open_bus
 from critic.bus.worker import BusCritic
-from critic.critics.critic import Critic
-from critic.errors import ConfigError, TranscriptError
-from critic.judges.llm import build_judge
+from critic.config import Settings
+from critic.errors import TranscriptError
+from critic.judges.select import build_judge
+from critic.launch import launch
 from critic.messages import new_id
+from critic.protocols import Critic
 from critic.roles.kinds import CriticKinds
-from critic.roles.spec import RoleRegistry
+from critic.roles.registry import RoleRegistry
 from critic.scoring.records import read_records
 from critic.scoring.results import ResultFile
 from critic.scoring.scorer import OnResult, Scorer, default_judge, score_all
-from critic.session.run import build_critics
 
 #: Called once before scoring: (records to score, records already in the output).
 OnStart = Callable[[int, int], None]
 
 
-class ScoreConfig(BaseModel):
+class ScoreConfig(Settings):
     """Everything that defines a scoring run."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     input: Path
     output: Path
@@ -44,45 +39,20 @@ class ScoreConfig(BaseModel):
     resume: bool = False
     overwrite: bool = False
     limit: int | None = Field(default=None, ge=1)
-    model: str | None = None
-    models: ModelOptions = ModelOptions()
-    """HTTP limits and the response cache (``--max-connections``, ``--cache``, ``--offline``)."""
-    seed: int = 0
-    roles_dirs: tuple[Path, ...] = ()
     skip_invalid: bool = False
     errors: Path | None = None
     """Where ``skip_invalid`` records bad lines (default: OUTPUT with ``.errors.jsonl``)."""
-    bus: str | None = None
-    """``nats://HOST:PORT``: critic roles are served there by ``critic worker``s."""
-
-    @field_validator("bus")
-    @classmethod
-    def _bus_url(cls, value: str | None) -> str | None:
-        return None if value is None else check_bus_url(value)
 
     @field_validator("roles")
     @classmethod
     def _some_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("at least one critic role is needed")
-        if len(set(value)) != len(value):
-            raise ValueError(f"a role is named twice: {', '.join(value)}")
         return value
 
     @property
     def errors_path(self) -> Path:
         return self.errors or self.output.with_name(self.output.name + ".errors.jsonl")
-
-    @classmethod
-    def parse(cls, **values: object) -> ScoreConfig:
-        """Validate, turning the first problem into a one-line :class:`ConfigError`."""
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "config"
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            raise ConfigError(f"--{field.replace('_', '-')}: {msg}") from exc
 
 
 @dataclass(frozen=True)
@@ -116,27 +86,24 @@ async def score_file(
     ``stop_on_signals`` (main thread only), SIGINT/SIGTERM stop the run
     cleanly: records in flight are not written, the report says ``interrupted``.
     """
-    registry = registry or RoleRegistry(extra_dirs=config.roles_dirs)
-    roles = [registry.get(name) for name in config.roles]
-    found = read_records(config.input, skip_invalid=config.skip_invalid)
-    if found.invalid:
-        try:
-            with config.errors_path.open("w", encoding="utf-8") as fh:
-                fh.writelines(bad.to_json() + "\n" for bad in found.invalid)
-        except OSError as exc:
-            raise TranscriptError(f"cannot write {config.errors_path}: {exc.strerror}") from exc
-    records = found.records[: config.limit] if config.limit else found.records
-    pool = ModelPool(config.model, config.models)
-    stack = AsyncExitStack()
-    try:
+    async with launch(config, registry=registry, kinds=kinds) as run:
+        roles = run.roles(config.roles)
+        found = read_records(config.input, skip_invalid=config.skip_invalid)
+        if found.invalid:
+            try:
+                with config.errors_path.open("w", encoding="utf-8") as fh:
+                    fh.writelines(bad.to_json() + "\n" for bad in found.invalid)
+            except OSError as exc:
+                raise TranscriptError(f"cannot write {config.errors_path}: {exc.strerror}") from exc
+        records = found.records[: config.limit] if config.limit else found.records
         critics: list[Critic]
-        if config.bus is None:
-            critics, _ = build_critics(roles, pool, seed=config.seed, kinds=kinds)
+        bus = await run.open_bus()
+        if bus is None:
+            critics = run.critics(roles).local
         else:  # each review is durable work on the bus, done by a worker
-            bus = await stack.enter_async_context(open_bus(config.bus))
             job = new_id()[:12]
             critics = [BusCritic.of(bus, job, role) for role in roles]
-        judge = build_judge(config.judge, registry, pool, default_judge(config.accept_at),
+        judge = build_judge(config.judge, run.registry, run.pool, default_judge(config.accept_at),
                             seed=config.seed)
         with ResultFile(config.output, resume=config.resume, overwrite=config.overwrite) as out:
             before = len(out.done)
@@ -145,22 +112,19 @@ async def score_file(
                 on_start(len(records), skipped)
             interrupted = False
 
-            async def run() -> None:
+            async def score() -> None:
                 await score_all(Scorer(critics, judge), records, out,
                                 concurrency=config.concurrency, on_result=on_result)
 
             if stop_on_signals:
-                interrupted = await _until_signal(run)
+                interrupted = await _until_signal(score)
             else:
-                await run()
+                await score()
             return ScoreReport(
                 total=len(records), skipped=skipped, written=len(out.done) - before,
                 invalid=len(found.invalid),
                 torn_bytes=out.torn_bytes, interrupted=interrupted,
             )
-    finally:
-        await stack.aclose()
-        await pool.aclose()
 
 
 async def _until_signal(work: Callable[[], Awaitable[None]]) -> bool:

@@ -15,20 +15,12 @@ from dataclasses import dataclass
 
 import anyio
 
-from critic.critics.critic import Critic, Judge, critic_handler
+from critic.bus.hosting import critic_handler
+from critic.bus.topics import topic
 from critic.errors import CriticError
 from critic.judges.rules import ThresholdJudge
-from critic.messages import (
-    Critique,
-    Draft,
-    Envelope,
-    JudgeRequest,
-    ModelCall,
-    ReviewRequest,
-    Task,
-    Usage,
-    topic,
-)
+from critic.messages import Critique, Draft, Envelope, JudgeRequest, ModelCall, ReviewRequest, Task, Usage
+from critic.protocols import Critic, Judge
 from critic.scoring.records import ScoreRecord
 from critic.scoring.results import ResultFile, ResultVerdict, RoleScore, ScoreResult
 

@@ -8,16 +8,26 @@ stops. Every envelope of the session, model calls included, is recorded.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import anyio
-from anyio.abc import TaskStatus
 
-from critic.bus.base import Bus
+from critic.bus.hosting import (
+    TIMEOUT_GRACE,
+    Ask,
+    Observer,
+    RecordedBus,
+    RemoteCritic,
+    ask_all,
+    failed_critique,
+    generator_handler,
+    judge_handler,
+    serve,
+    serve_critic,
+)
 from critic.bus.memory import MemoryBus
-from critic.critics.critic import Critic, Generator, Judge, critic_handler, failed_critique, serve
-from critic.errors import BusError
+from critic.bus.topics import topic
 from critic.messages import (
     Critique,
     Draft,
@@ -31,27 +41,12 @@ from critic.messages import (
     Usage,
     Verdict,
     new_id,
-    topic,
 )
-from critic.structured import Recorder
+from critic.protocols import Bus, Critic, Generator, Judge
 from critic.transcript import TranscriptWriter
 
-Observer = Callable[[Envelope], Awaitable[None] | None]
-
-#: Grace on top of a critic's own timeout before the coordinator gives up on it
-#: (the critic normally reports its own timeout; this catches a dead worker).
-TIMEOUT_GRACE = 10.0
 #: Safety net for a judge that never stops; a sane judge stops far earlier.
 ROUND_LIMIT = 100
-
-
-@dataclass(frozen=True)
-class RemoteCritic:
-    """A critic served elsewhere on the bus (e.g. by ``critic worker``)."""
-
-    name: str
-    weight: float = 1.0
-    timeout: float = 120.0
 
 
 @dataclass
@@ -75,78 +70,45 @@ class Session:
     _usage: Usage = field(default_factory=Usage)
     _start: float = 0.0
 
-    def _envelope(self, name: str, payload: Payload, parent: str | None = None) -> Envelope:
+    def _envelope(self, where: str | tuple[str, ...], payload: Payload,
+                  parent: str | None = None) -> Envelope:
+        parts = (where,) if isinstance(where, str) else where
         return Envelope(
-            session=self.id, topic=topic(self.id, name), sender="session", parent=parent,
+            session=self.id, topic=topic(self.id, *parts), sender="session", parent=parent,
             payload=payload,
         )
 
     async def run(self) -> Outcome:
-        bus = self.bus if self.bus is not None else MemoryBus()
+        inner = self.bus if self.bus is not None else MemoryBus()
+        bus = RecordedBus(inner, self._record)
         try:
             async with anyio.create_task_group() as tg:
-                finished = anyio.Event()
-                await tg.start(self._record, bus, finished)
-                await tg.start(self._serve_generator, bus)
+                if self.remote:
+                    await tg.start(bus.record_remote, self.id)
+                await tg.start(lambda task_status: serve(
+                    bus, topic(self.id, "generate"), generator_handler(self.generator),
+                    name=self.generator.name, task_status=task_status))
                 for critic in self.critics:
                     await tg.start(serve_critic, bus, self.id, critic)
-                await tg.start(self._serve_judge, bus)
+                await tg.start(lambda task_status: serve(
+                    bus, topic(self.id, "judge"), judge_handler(self.judge),
+                    name=self.judge.name, task_status=task_status))
                 self._start = anyio.current_time()
                 outcome = await self._loop(bus)
                 await bus.publish(self._envelope("outcome", outcome))
-                await finished.wait()
                 tg.cancel_scope.cancel()
         finally:
             if self.bus is None:
-                await bus.aclose()
+                await inner.aclose()
         return outcome
 
-    async def _record(
-        self, bus: Bus, finished: anyio.Event, *, task_status: TaskStatus[None]
-    ) -> None:
-        async with bus.subscribe(topic(self.id, ">")) as envelopes:
-            task_status.started()
-            async for envelope in envelopes:
-                if self.transcript is not None:
-                    self.transcript.write(envelope)
-                if self.observer is not None:
-                    shown = self.observer(envelope)
-                    if shown is not None:
-                        await shown
-                if isinstance(envelope.payload, Outcome):
-                    finished.set()
-
-    async def _serve_generator(self, bus: Bus, *, task_status: TaskStatus[None]) -> None:
-        generator = self.generator
-
-        async def handle(request: Envelope, record: Recorder) -> Payload:
-            assert isinstance(request.payload, DraftRequest)
-            try:
-                return await generator.draft(request.payload, record)
-            except Exception as exc:  # reported in the outcome, never a crash
-                return Draft(
-                    round=request.payload.round, text="", author=generator.name,
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-
-        await serve(bus, topic(self.id, "generate"), handle, name=generator.name,
-                    task_status=task_status)
-
-    async def _serve_judge(self, bus: Bus, *, task_status: TaskStatus[None]) -> None:
-        judge = self.judge
-
-        async def handle(request: Envelope, record: Recorder) -> Payload:
-            assert isinstance(request.payload, JudgeRequest)
-            try:
-                return await judge.judge(request.payload, record)
-            except Exception as exc:
-                return Verdict(
-                    round=request.payload.draft.round, decision="discard", stop="error",
-                    reason=f"judge {judge.name!r} failed: {type(exc).__name__}: {exc}",
-                )
-
-        await serve(bus, topic(self.id, "judge"), handle, name=judge.name,
-                    task_status=task_status)
+    async def _record(self, envelope: Envelope) -> None:
+        if self.transcript is not None:
+            self.transcript.write(envelope)
+        if self.observer is not None:
+            shown = self.observer(envelope)
+            if shown is not None:
+                await shown
 
     def _critic_specs(self) -> list[RemoteCritic]:
         local = [RemoteCritic(c.name, c.weight, c.timeout) for c in self.critics]
@@ -206,37 +168,19 @@ class Session:
 
     async def _review(self, bus: Bus, draft: Draft, parent: str) -> list[Critique]:
         """Fan the draft out to every critic at once; failures become unscored critiques."""
-        specs = self._critic_specs()
-        results: list[Critique | None] = [None] * len(specs)
 
-        async def ask(i: int, spec: RemoteCritic) -> None:
+        def ask(spec: RemoteCritic) -> Ask:
             request = self._envelope(
-                f"review.{spec.name}",
-                ReviewRequest(task=self.task, draft=draft, role=spec.name),
+                ("review", spec.name), ReviewRequest(task=self.task, draft=draft, role=spec.name),
                 parent=parent,
             )
-            try:
-                reply = await bus.request(request, timeout=spec.timeout + TIMEOUT_GRACE)
-            except TimeoutError:
-                critique = failed_critique(
-                    spec.name, draft.round, "timeout",
-                    f"no reply within {spec.timeout + TIMEOUT_GRACE:g} s", spec.weight,
-                )
-            except BusError as exc:
-                critique = failed_critique(spec.name, draft.round, "error", str(exc), spec.weight)
-            else:
-                assert isinstance(reply.payload, Critique)
-                results[i] = reply.payload
-                return
-            results[i] = critique
-            await bus.publish(self._envelope("critique", critique, parent=request.id))
+            return Ask(request, spec.timeout + TIMEOUT_GRACE, record_as="critique",
+                       failure=lambda status, error: failed_critique(
+                           spec.name, draft.round, status, error, spec.weight))
 
-        async with anyio.create_task_group() as tg:
-            for i, spec in enumerate(specs):
-                tg.start_soon(ask, i, spec)
-        critiques = [c for c in results if c is not None]
-        for critique in critiques:
-            self._usage += critique.usage
+        replies = await ask_all(bus, [ask(s) for s in self._critic_specs()], sender="session")
+        critiques = [c for c in replies if isinstance(c, Critique)]
+        self._usage += Usage.total(c.usage for c in critiques)
         return critiques
 
     def _outcome(
@@ -249,14 +193,3 @@ class Session:
             verdicts=tuple(verdicts), usage=self._usage,
             elapsed=anyio.current_time() - self._start,
         )
-
-
-async def serve_critic(
-    bus: Bus, session: str, critic: Critic, *, group: str | None = None,
-    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve ``critic``'s reviews for one session (``session="*"``: for every session)."""
-    await serve(bus, topic(session, "review", critic.name), critic_handler(critic),
-                name=critic.name, group=group, task_status=task_status)
-
-

@@ -10,9 +10,9 @@ import anyio
 import pytest
 
 from critic.backends.base import Completion, GenerationParams
-from critic.backends.cache import CachedModel, CacheMiss, ResponseCache
+from critic.backends.cache import CachedModel, ResponseCache
 from critic.backends.scripted import ScriptedModel
-from critic.errors import ConfigError
+from critic.errors import CacheMiss, ConfigError
 from critic.messages import ChatMessage, Usage
 
 pytestmark = pytest.mark.anyio

@@ -10,23 +10,15 @@ import anyio
 import httpx
 import pytest
 
-from critic import (
-    LLMCritic,
-    LLMGenerator,
-    MemoryBus,
-    RoleRegistry,
-    ScriptedModel,
-    Session,
-    Task,
-    ThresholdJudge,
-)
+from critic import LLMCritic, LLMGenerator, MemoryBus, RoleRegistry, Session, Task, ThresholdJudge
 from critic.backends.base import GenerationParams
-from critic.backends.openai import HttpOptions, OpenAIModel, RetriesExhausted, parse_model_url
+from critic.backends.openai import HttpOptions, OpenAIModel, parse_model_url
 from critic.backends.options import ModelOptions
 from critic.backends.pool import ModelPool, open_model
-from critic.errors import ConfigError, ModelError
+from critic.errors import ConfigError, ModelError, RetriesExhausted
 from critic.messages import ChatMessage, ModelCall
 from critic.structured import call_model, complete_structured
+from critic.testing import ScriptedModel
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from critic.bus import Bus, MemoryBus
+from critic.bus.memory import MemoryBus
+from critic.protocols import Bus
 from tests.nats_server import NatsServer, nats_server
 
 BUS_KINDS = ["memory", "memory-json", "nats"]

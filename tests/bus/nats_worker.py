@@ -18,7 +18,7 @@ import anyio
 from critic.bus.nats import open_bus
 from critic.bus.worker import serve_critics
 from critic.messages import Critique, ReviewRequest
-from critic.structured import Recorder
+from critic.protocols import Recorder
 
 
 @dataclass

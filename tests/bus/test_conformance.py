@@ -5,9 +5,9 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from critic.bus import Bus
 from critic.errors import BusError
 from critic.messages import Draft, Envelope, Task
+from critic.protocols import Bus
 
 pytestmark = pytest.mark.anyio
 
@@ -112,3 +112,37 @@ async def test_subscription_ends_when_bus_closes(bus: Bus) -> None:
                 pytest.fail("no message was published")
     with pytest.raises(BusError):
         await bus.publish(env("critic.s1.x"))
+
+
+async def test_requests_to_a_group_are_shared_between_its_members(bus: Bus) -> None:
+    # Each member holds its first request until the other member has one too: a bus
+    # that sends every request to one member never gets there (the guard fails it).
+    first = {"a": anyio.Event(), "b": anyio.Event()}
+    served: dict[str, int] = {"a": 0, "b": 0}
+
+    async def member(name: str, task_status: anyio.abc.TaskStatus[None]) -> None:
+        other = "b" if name == "a" else "a"
+        async with bus.subscribe("critic.s1.ask", group="pool") as sub:
+            task_status.started()
+            async for request in sub:
+                served[name] += 1
+                first[name].set()
+                await first[other].wait()
+                await bus.publish(request.reply(Draft(round=1, text=name), sender=name))
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            await tg.start(member, "a")
+            await tg.start(member, "b")
+            replies: list[str] = []
+
+            async def ask(i: int) -> None:
+                reply = await bus.request(env("critic.s1.ask", i), timeout=50)
+                replies.append(reply.payload.text)  # type: ignore[union-attr]
+
+            async with anyio.create_task_group() as asks:
+                for i in range(20):
+                    asks.start_soon(ask, i)
+            tg.cancel_scope.cancel()
+    assert len(replies) == 20
+    assert served["a"] >= 1 and served["b"] >= 1 and served["a"] + served["b"] == 20

@@ -5,7 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from critic.bus import MemoryBus, topic_matches
+from critic.bus.memory import MemoryBus
+from critic.bus.topics import topic_matches
 from critic.errors import ConfigError
 from critic.messages import Draft, Envelope
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from critic import Debate, LLMDebater, RemoteCritic, ScriptedModel
+from critic import Debate, LLMDebater, RemoteCritic
 from critic.bus.nats import open_bus
+from critic.testing import ScriptedModel
 from tests.bus.test_nats import Worker
 from tests.nats_server import NatsServer, nats_server
 

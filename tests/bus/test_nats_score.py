@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from critic.roles.spec import RoleRegistry
+from critic.roles.registry import RoleRegistry
 from critic.scoring.job import ScoreConfig, score_file
 from critic.scoring.results import read_results
 from tests.bus.test_nats import Worker

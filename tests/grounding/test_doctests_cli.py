@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from critic.grounding import load_humaneval
+from critic.grounding.humaneval import load_humaneval
 from critic.messages import Critique, ModelCall
 from critic.transcript import read_transcript
 

@@ -17,10 +17,10 @@ from rich.console import Console
 
 from critic.backends.pool import ModelPool
 from critic.errors import ConfigError
-from critic.grounding import HumanCritic, human_critic
+from critic.grounding.human import HumanCritic, human_critic
 from critic.messages import Draft, ReviewRequest, Task
-from critic.roles.kinds import CriticContext
-from critic.roles.spec import RoleRegistry
+from critic.protocols import CriticContext
+from critic.roles.registry import RoleRegistry
 
 
 async def _review(answers: str) -> tuple[float | None, tuple[str, ...], str]:

@@ -13,12 +13,13 @@ import anyio
 import pytest
 
 from critic.backends.pool import ModelPool
-from critic.grounding import SandboxLimits, run_python
 from critic.grounding.execution import extract_code, trim_traceback
-from critic.grounding.sandbox import isolation_prefix
+from critic.grounding.sandbox import SandboxLimits, isolation_prefix, run_python
 from critic.messages import Critique, Draft, ReviewRequest, Task
-from critic.roles.kinds import CriticContext, default_kinds
-from critic.roles.spec import Role, RoleRegistry
+from critic.protocols import CriticContext
+from critic.roles.kinds import default_kinds
+from critic.roles.registry import RoleRegistry
+from critic.roles.spec import Role
 
 pytestmark = pytest.mark.anyio
 

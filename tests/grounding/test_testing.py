@@ -6,11 +6,12 @@ import pytest
 
 from critic.backends.pool import ModelPool
 from critic.errors import CriticError
-from critic.grounding import load_humaneval, run_check_tests, suite_for
-from critic.grounding.humaneval import HumanEvalProblem
+from critic.grounding.humaneval import HumanEvalProblem, load_humaneval
+from critic.grounding.testing import run_check_tests, suite_for
 from critic.messages import Critique, Draft, ReviewRequest, Task
-from critic.roles.kinds import CriticContext, default_kinds
-from critic.roles.spec import RoleRegistry
+from critic.protocols import CriticContext
+from critic.roles.kinds import default_kinds
+from critic.roles.registry import RoleRegistry
 
 pytestmark = pytest.mark.anyio
 

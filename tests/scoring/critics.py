@@ -2,7 +2,7 @@
 
 The subprocess tests need a role the real ``critic`` command can load without a
 model: :func:`write_plugin_dist` writes a package plus a ``*.dist-info`` folder
-with a ``critic.roles.spec`` entry point (what ``pip install`` would leave), so
+with a ``critic.roles`` entry point (what ``pip install`` would leave), so
 putting its folder on ``PYTHONPATH`` registers the role through the ordinary
 plugin mechanism; nothing test-only lives in critic itself.
 """
@@ -16,9 +16,10 @@ from pathlib import Path
 import anyio
 
 from critic.messages import Critique, ReviewRequest
-from critic.roles.kinds import CriticContext, CriticKinds, default_kinds
-from critic.roles.spec import Role, RoleRegistry, RoleSpec
-from critic.structured import Recorder
+from critic.protocols import CriticContext, Recorder
+from critic.roles.kinds import CriticKinds, default_kinds
+from critic.roles.registry import RoleRegistry
+from critic.roles.spec import Role, RoleSpec
 
 LENGTH_KIND = "length"
 
@@ -95,7 +96,7 @@ def write_plugin_dist(site: Path) -> Path:
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: critic-slow-length\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(textwrap.dedent("""
-        [critic.roles.spec]
+        [critic.roles]
         slow-length = critic_slow_length:SlowLength
     """))
     return site

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from critic.scoring import read_results
+from critic.scoring.results import read_results
 from tests.scoring.critics import write_plugin_dist
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,17 +16,11 @@ from critic.errors import TranscriptError
 from critic.judges.llm import LLMJudge
 from critic.judges.rules import ThresholdJudge
 from critic.messages import ChatMessage, Draft, Envelope, Outcome, Task, Usage
-from critic.roles.spec import RoleRegistry
-from critic.scoring import (
-    ResultFile,
-    ScoreConfig,
-    Scorer,
-    ScoreRecord,
-    default_judge,
-    read_results,
-    score_all,
-    score_file,
-)
+from critic.roles.registry import RoleRegistry
+from critic.scoring.job import ScoreConfig, score_file
+from critic.scoring.records import ScoreRecord
+from critic.scoring.results import ResultFile, read_results
+from critic.scoring.scorer import Scorer, default_judge, score_all
 from critic.transcript import TranscriptHeader, TranscriptWriter
 from tests.scoring.critics import LengthCritic, length_kinds, length_registry
 

@@ -13,9 +13,8 @@ import pytest
 from rich.console import Console
 
 from critic.cli.score import ScoreProgress
-from critic.scoring import ScoreResult, cohen_kappa, spearman, summarize
-from critic.scoring.results import ResultVerdict, RoleScore
-from critic.scoring.summary import average_ranks, label_of
+from critic.scoring.results import ResultVerdict, RoleScore, ScoreResult
+from critic.scoring.summary import average_ranks, cohen_kappa, label_of, spearman, summarize
 
 
 def result(i: int, a: float, b: float | None, decision: str, target: object) -> ScoreResult:

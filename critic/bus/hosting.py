@@ -1,0 +1,320 @@
+"""Hosting agents on a bus: the one place where an agent's call becomes a reply.
+
+Sessions, debates, scoring and workers all go through here:
+
+- :func:`serve` answers the requests on a topic with a handler; the model calls
+  the handler makes are published (so they are recorded) before the reply, and
+  the reply carries their cost (:func:`with_cost`);
+- the ``*_handler`` functions wrap each kind of agent so that it never raises:
+  an exception or a timeout becomes a failure payload (an unscored critique, a
+  failed answer, an error draft, a discard verdict) and the run goes on;
+- :func:`ask_all` is a coordinator's fan-out: many requests at once, each with
+  its timeout, a failure recorded in place of a reply that never came;
+- :class:`RecordedBus` records what this process sends and receives, so a
+  transcript never depends on a network subscription.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Literal
+
+import anyio
+from anyio.abc import TaskStatus
+
+from critic.bus.topics import Topic, review_topic, topic
+from critic.errors import BusError
+from critic.messages import (
+    Answer,
+    Critique,
+    DebateJudgeRequest,
+    DebateRequest,
+    DebateVerdict,
+    Draft,
+    DraftRequest,
+    Envelope,
+    JudgeRequest,
+    ModelCall,
+    Payload,
+    ReviewRequest,
+    Usage,
+    Verdict,
+)
+from critic.protocols import (
+    Bus,
+    Critic,
+    DebateJudge,
+    Debater,
+    Generator,
+    Judge,
+    Recorder,
+    Subscription,
+)
+
+#: Grace on top of an agent's own timeout before the coordinator gives up on it
+#: (the agent normally reports its own timeout; this catches a dead worker).
+TIMEOUT_GRACE = 10.0
+
+Handler = Callable[[Envelope, Recorder], Awaitable[Payload]]
+Failure = Literal["timeout", "error"]
+
+
+def with_cost(reply: Payload, calls: Sequence[ModelCall]) -> Payload:
+    """``reply`` carrying the usage (and, for critiques and answers, latency) of ``calls``.
+
+    Whoever collects replies can then account for cost without seeing the calls.
+    """
+    if not calls or not isinstance(reply, Draft | Critique | Verdict | Answer | DebateVerdict):
+        return reply
+    update: dict[str, object] = {"usage": Usage.total(c.usage for c in calls)}
+    if isinstance(reply, Critique | Answer):
+        update["latency"] = sum(c.latency for c in calls)
+    return reply.model_copy(update=update)
+
+
+async def serve(
+    bus: Bus,
+    pattern: str,
+    handler: Handler,
+    *,
+    name: str,
+    group: str | None = None,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Answer every request on ``pattern`` with ``handler`` until cancelled.
+
+    Model calls the handler makes are published as ``model_call`` envelopes
+    (children of the request) before the reply, so they are recorded too.
+    """
+    async with bus.subscribe(pattern, group=group) as requests:
+        task_status.started()
+        async for request in requests:
+            calls: list[ModelCall] = []
+
+            async def record(
+                call: ModelCall, request: Envelope = request, calls: list[ModelCall] = calls
+            ) -> None:
+                calls.append(call)
+                await bus.publish(Envelope(
+                    session=request.session, topic=topic(request.session, "model_call"),
+                    sender=name, parent=request.id, payload=call,
+                ))
+
+            reply = with_cost(await handler(request, record), calls)
+            if request.reply_to is not None:
+                await bus.publish(request.reply(reply, sender=name))
+
+
+# --- agents that never raise -----------------------------------------------------
+
+
+def failed_critique(critic: str, round: int, status: Failure, error: str, weight: float) -> Critique:
+    """The unscored critique recorded for a critic that raised or timed out."""
+    return Critique(role=critic, round=round, status=status, error=error, weight=weight)
+
+
+async def review(critic: Critic, request: ReviewRequest, record: Recorder) -> Critique:
+    """``critic``'s review of ``request``; never raises, and ends at the critic's timeout."""
+    round = request.draft.round
+    try:
+        with anyio.move_on_after(critic.timeout) as scope:
+            return await critic.review(request, record)
+    except Exception as exc:  # a critic must never take the session down
+        return failed_critique(critic.name, round, "error", f"{type(exc).__name__}: {exc}",
+                               critic.weight)
+    assert scope.cancelled_caught
+    return failed_critique(critic.name, round, "timeout",
+                           f"no critique within {critic.timeout:g} s", critic.weight)
+
+
+def critic_handler(critic: Critic) -> Handler:
+    """Bus handler of a critic: never raises; a failure becomes an unscored critique."""
+
+    async def handle(request: Envelope, record: Recorder) -> Payload:
+        payload = request.payload
+        if not isinstance(payload, ReviewRequest):
+            return failed_critique(critic.name, 1, "error", f"unexpected {payload.kind}", 0.0)
+        return await review(critic, payload, record)
+
+    return handle
+
+
+def generator_handler(generator: Generator) -> Handler:
+    """Bus handler of a generator: a failure becomes a draft with ``error`` set."""
+
+    async def handle(request: Envelope, record: Recorder) -> Payload:
+        payload = request.payload
+        assert isinstance(payload, DraftRequest)
+        try:
+            return await generator.draft(payload, record)
+        except Exception as exc:  # reported in the outcome, never a crash
+            return Draft(round=payload.round, text="", author=generator.name,
+                         error=f"{type(exc).__name__}: {exc}")
+
+    return handle
+
+
+def judge_handler(judge: Judge) -> Handler:
+    """Bus handler of a judge: a failure becomes a discard with ``stop="error"``."""
+
+    async def handle(request: Envelope, record: Recorder) -> Payload:
+        payload = request.payload
+        assert isinstance(payload, JudgeRequest)
+        try:
+            return await judge.judge(payload, record)
+        except Exception as exc:
+            return Verdict(round=payload.draft.round, decision="discard", stop="error",
+                           reason=f"judge {judge.name!r} failed: {type(exc).__name__}: {exc}")
+
+    return handle
+
+
+def debater_handler(debater: Debater, timeout: float) -> Handler:
+    """Bus handler of a debater: a failure or a timeout becomes a failed answer."""
+
+    async def handle(request: Envelope, record: Recorder) -> Payload:
+        payload = request.payload
+        assert isinstance(payload, DebateRequest)
+        try:
+            # The debater times itself out, so its call is cancelled here
+            # rather than left running when the coordinator stops waiting.
+            with anyio.move_on_after(timeout):
+                return await debater.answer(payload, record)
+        except Exception as exc:
+            return Answer(debater=debater.name, round=payload.round, status="error",
+                          error=f"{type(exc).__name__}: {exc}")
+        return Answer(debater=debater.name, round=payload.round, status="timeout",
+                      error=f"no answer within {timeout:g} s")
+
+    return handle
+
+
+def debate_judge_handler(judge: DebateJudge) -> Handler:
+    """Bus handler of a debate judge: a failure becomes a discard."""
+
+    async def handle(request: Envelope, record: Recorder) -> Payload:
+        payload = request.payload
+        assert isinstance(payload, DebateJudgeRequest)
+        try:
+            return await judge.decide(payload, record)
+        except Exception as exc:
+            return DebateVerdict(judge=judge.name, decision="discard",
+                                 reason=f"judge {judge.name!r} failed: {type(exc).__name__}: {exc}")
+
+    return handle
+
+
+async def serve_critic(
+    bus: Bus, session: str, critic: Critic, *, group: str | None = None,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``critic``'s reviews for one session (``session="*"``: for every session)."""
+    await serve(bus, review_topic(session, critic.name), critic_handler(critic),
+                name=critic.name, group=group, task_status=task_status)
+
+
+@dataclass(frozen=True)
+class RemoteCritic:
+    """A critic served elsewhere on the bus (e.g. by ``critic worker``): what a coordinator
+    needs to ask it and to account for its answer."""
+
+    name: str
+    weight: float = 1.0
+    timeout: float = 120.0
+
+
+# --- the coordinator's side --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One request of a fan-out, with what to record if no reply comes."""
+
+    request: Envelope
+    timeout: float | None
+    failure: Callable[[Failure, str], Payload]
+    """The payload that stands in for a reply that never came (timeout or bus error)."""
+    record_as: str
+    """Topic part under which that stand-in is recorded (``critique``, ``answer``)."""
+
+
+async def ask_all(bus: Bus, asks: Sequence[Ask], *, sender: str) -> list[Payload]:
+    """Every request at once; the replies (or their stand-ins) in the order asked."""
+    results: list[Payload | None] = [None] * len(asks)
+
+    async def one(i: int, ask: Ask) -> None:
+        try:
+            reply = await bus.request(ask.request, timeout=ask.timeout)
+        except TimeoutError:
+            stand_in = ask.failure("timeout", f"no reply within {ask.timeout:g} s")
+        except BusError as exc:
+            stand_in = ask.failure("error", str(exc))
+        else:
+            results[i] = reply.payload
+            return
+        results[i] = stand_in
+        session = ask.request.session
+        await bus.publish(Envelope(session=session, topic=topic(session, ask.record_as),
+                                   sender=sender, parent=ask.request.id, payload=stand_in))
+
+    if len(asks) == 1:  # no task group to pay for
+        await one(0, asks[0])
+    else:
+        async with anyio.create_task_group() as tg:
+            for i, ask in enumerate(asks):
+                tg.start_soon(one, i, ask)
+    return [r for r in results if r is not None]
+
+
+Observer = Callable[[Envelope], Awaitable[None] | None]
+
+
+class RecordedBus:
+    """A session's view of a bus: everything it publishes or receives as a reply is
+    handed to ``record`` once, in order, before anything else happens to it.
+
+    The transcript is thereby local: it does not depend on a subscription to
+    the session's own messages, which a network bus delivers at most once.
+    Model calls of critics hosted elsewhere reach it only through
+    :meth:`record_remote` (best effort: a network bus may drop them).
+    """
+
+    def __init__(self, bus: Bus, record: Observer) -> None:
+        self.inner = bus
+        self._record = record
+        self._seen: set[str] = set()
+
+    async def _once(self, envelope: Envelope) -> None:
+        if envelope.id in self._seen:
+            return
+        self._seen.add(envelope.id)
+        shown = self._record(envelope)
+        if shown is not None:
+            await shown
+
+    async def publish(self, envelope: Envelope) -> None:
+        await self._once(envelope)
+        await self.inner.publish(envelope)
+
+    def subscribe(self, pattern: str, *, group: str | None = None
+                  ) -> AbstractAsyncContextManager[Subscription]:
+        return self.inner.subscribe(pattern, group=group)
+
+    async def request(self, envelope: Envelope, *, timeout: float | None = None) -> Envelope:
+        await self._once(envelope)
+        reply = await self.inner.request(envelope, timeout=timeout)
+        await self._once(reply)
+        return reply
+
+    async def record_remote(self, session: str, *, task_status: TaskStatus[None]) -> None:
+        """Record the model calls made for ``session`` by agents in other processes."""
+        async with self.inner.subscribe(Topic.of(session, "model_call").subject) as calls:
+            task_status.started()
+            async for envelope in calls:
+                await self._once(envelope)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
