@@ -33,9 +33,9 @@ from critic.grounding.execution import extract_code
 from critic.grounding.humaneval import HumanEvalProblem, load_humaneval
 from critic.grounding.testing import prelude_of, run_check_tests
 from critic.judges.rules import ThresholdJudge
+from critic.launch import build_critics
 from critic.messages import Draft, Envelope, ReviewRequest, Task
 from critic.roles.registry import RoleRegistry
-from critic.session.run import build_critics
 from critic.session.session import Session
 
 INSTRUCTION = ("Complete the following Python function. Reply with the whole function, "

@@ -81,9 +81,9 @@ class CountingBackend(LlamaCppBackend):
                 evals.append(len(tokens))
                 inner(tokens)
 
-            llama.eval = counting_eval
+            llama.eval = counting_eval  # type: ignore[method-assign]  # counting wrapper
         if self.reset_each_call:
-            llama.reset()  # the baseline: forget the cached prefix
+            llama.reset()  # type: ignore[no-untyped-call]  # the baseline: forget the cached prefix
         return llama
 
     def _complete_blocking(self, messages: Sequence[ChatMessage], params: GenerationParams,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,7 @@ async def instant(reps: int, sessions: int) -> dict[str, Any]:
     # One-round sessions split the cost into setup (services starting) and per round.
     one_round: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        variants = {
+        variants: dict[str, Callable[[], Awaitable[float]]] = {
             "plain": lambda: plain_loop(scripted(), calls),
             "session": lambda: _first(framework_session(None)),
             "session_transcript": lambda: _first(framework_session(Path(tmp))),

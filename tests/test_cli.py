@@ -83,7 +83,7 @@ def test_task_group_errors_reach_the_user_unwrapped(capsys: pytest.CaptureFixtur
     from critic.errors import TranscriptError
 
     nested = BaseExceptionGroup("outer", [ExceptionGroup("inner", [TranscriptError("t.jsonl: full")])])
-    assert cli._critic_error(nested) == nested.exceptions[0].exceptions[0]  # type: ignore[union-attr]
+    assert cli._critic_error(nested) == nested.exceptions[0].exceptions[0]
     assert cli._critic_error(ExceptionGroup("x", [ValueError("bug")])) is None
 
 

@@ -313,7 +313,8 @@ async def test_the_debaters_of_a_round_answer_concurrently() -> None:
 
 
 def test_debater_settings_come_from_the_role_only_where_it_sets_them() -> None:
-    from critic.debate.run import DebateConfig, debater_params
+    from critic.config import DebateConfig
+    from critic.debate.run import debater_params
     from critic.roles.spec import Role, RoleSpec
 
     config = DebateConfig(question="q", seed=10, temperature=0.7, max_tokens=64)

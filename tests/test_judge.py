@@ -21,7 +21,7 @@ def request(round: int, *scores: float | None, history: tuple[float | None, ...]
         for i, s in enumerate(scores)
     )
     return JudgeRequest(task=Task(prompt="t"), draft=Draft(round=round, text="d"),
-                        critiques=critiques, history=history, **kw)  # type: ignore[arg-type]
+                        critiques=critiques, history=history, **kw)
 
 
 def test_aggregate_is_weighted_and_ignores_failures() -> None:

@@ -124,7 +124,7 @@ def test_names_the_readme_imports_are_public() -> None:
     from pathlib import Path
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    imported = set()
+    imported: set[str] = set()
     for names in re.findall(r"^from critic import ([\w, ]+)$", readme, re.MULTILINE):
         imported.update(n.strip() for n in names.split(","))
     assert imported, "README imports nothing from critic"

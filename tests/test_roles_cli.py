@@ -173,8 +173,8 @@ def test_run_uses_a_folder_role_and_the_llm_judge(
     assert '"enum": [0, 1, 2, 3, 4]' in (mine[0].json_schema or "")
     critiques = [p for p in t.payloads("critique") if isinstance(p, Critique)]
     assert [c.role for c in critiques] == ["myrole"]
-    assert t.header.config["roles_spec"]["myrole"]["scale"] == [0.0, 4.0]
-    assert t.header.config["judge"]["name"] == "llm-judge"
+    assert t.header.roles["myrole"].scale == (0.0, 4.0)
+    assert t.header.judge is not None and t.header.judge.name == "llm-judge"
     assert "llm-judge" in t.header.models
     [verdict] = [p for p in t.payloads("verdict") if isinstance(p, Verdict)]
     if critiques[0].scored:
@@ -201,7 +201,7 @@ def test_run_uses_an_entry_point_class_role(tmp_path: Path, model_path: Path) ->
     assert critique.role == "shout" and critique.status == "ok"
     assert critique.score == pytest.approx(1.0 - upper)  # computed by the plugin's own code
     assert not [p for p in t.payloads("model_call") if isinstance(p, ModelCall) and p.agent == "shout"]
-    assert t.header.config["roles_spec"]["shout"]["kind"] == "plugin"
+    assert t.header.roles["shout"].kind == "plugin"
 
 
 def test_roles_check_refuses_a_model_that_is_not_a_gguf_or_url(tmp_path: Path) -> None:

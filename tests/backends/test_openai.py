@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 
 import anyio
 import httpx
@@ -28,7 +28,7 @@ PARAMS = GenerationParams(max_tokens=16, seed=0)
 FAST = HttpOptions(backoff=0.001, max_backoff=1.0, max_attempts=5)
 CRITIQUE = json.dumps({"problems": ["none"], "suggestion": "keep it", "score": 9})
 
-Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
 
 
 def ok(content: str = "hi there") -> httpx.Response:

@@ -23,7 +23,7 @@ def result(i: int, a: float, b: float | None, decision: str, target: object) -> 
                  else RoleScore(status="error", error="boom")}
     return ScoreResult.model_validate({
         "id": str(i), "critiques": critiques, "target": target,
-        "verdict": ResultVerdict(judge="threshold", decision=decision, reason="r"),  # type: ignore[arg-type]
+        "verdict": ResultVerdict(judge="threshold", decision=decision, reason="r"),
     })
 
 
