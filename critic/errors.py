@@ -7,6 +7,7 @@ file, field or line at fault; the CLI prints it on one line and exits with 2.
     ├── ConfigError        a bad option, config value or role file
     │   └── TemplateBoundError  a prompt template past a render bound (loops, time, size)
     ├── TranscriptError    a transcript or JSONL file that cannot be read or written
+    ├── SuiteError         a task with no tests, or tests that cannot be read
     ├── ModelError         a model that cannot be loaded or called
     │   └── MalformedOutput   a completion that does not fit the requested schema
     └── BusError           a bus that cannot be reached or has nobody serving a topic
@@ -29,6 +30,10 @@ class TemplateBoundError(ConfigError):
 
 class TranscriptError(CriticError):
     """A transcript or JSONL file that cannot be read, parsed or written."""
+
+
+class SuiteError(CriticError):
+    """A task with no tests to run, or a tests text that cannot be read."""
 
 
 class ModelError(CriticError):
