@@ -26,14 +26,14 @@ def emit(**record):
     out.flush()
 
 
-SHOWN = 1000
+SHOWN = 300
 MISSING = object()
 
 
 def cut(text):
     if len(text) <= SHOWN:
         return text
-    return "%s... [cut: %d characters in all]" % (text[:SHOWN], len(text))
+    return text[:SHOWN] + "\u2026 [cut: {:,} characters in all]".format(len(text))
 
 
 def show(value):

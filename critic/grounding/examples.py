@@ -41,7 +41,8 @@ _CODE_START = re.compile(r"^(?:async\s+def\s|def\s|class\s|import\s+\w|from\s+[\
 _PROMPT_LINE = re.compile(r"^\s*>>>(?: |$)")
 _CONTINUATION = re.compile(r"^\s*\.\.\.(?: |$)")
 _CALL_LINE = re.compile(
-    r"^(?P<lead>\s*(?:(?:[*\-•]|\d+[.)])\s*|(?:for|assert)\s+)*)(?P<name>[A-Za-z_]\w*)\s*\(",
+    r"^(?P<lead>\s*(?:(?:[*\-•]|\d+[.)]|e\.g\.|example\s*\d*\s*:)\s*|(?:for|assert)\s+)*)"
+    r"(?P<name>[A-Za-z_]\w*)\s*\(",
     re.IGNORECASE,
 )
 _SEPARATOR = re.compile(
@@ -324,21 +325,36 @@ def _found(cases: list[Case], skipped: list[SkippedExample], entry: str | None) 
 def locate_code(text: str) -> tuple[str, int] | None:
     """The Python code in ``text`` and the number of lines before it, or None.
 
-    The whole text if it parses; else the longest stretch that does, starting at
-    a line that opens code (``def``, ``import``, ``class``, ...): a prompt with
-    instructions before the code, or notes after it.
+    The whole text if it parses; else, from the first line that opens code
+    (``def``, ``import``, ``class``, ...) and parses, the code up to the first
+    line that does not (a prompt with instructions before the code, or notes
+    after it).
     """
-    if _parses(text):
+    if _syntax_error_line(text) is None:
         return text, 0
     lines = text.split("\n")
     starts = [i for i, line in enumerate(lines) if _CODE_START.match(line)]
     for start in starts[:20]:
-        # Code ends before a line at column 0 (prose) or at the end of the text.
-        ends = [len(lines), *(e for e in range(len(lines) - 1, start, -1) if lines[e][:1].strip())]
-        for end in ends:
+        end = len(lines)
+        for _ in range(8):  # each try ends the code before the line the parser stopped at
             chunk = "\n".join(lines[start:end])
-            if _parses(chunk):
+            error = _syntax_error_line(chunk)
+            if error is None:
                 return chunk, start
+            if error < 2 or start + error - 1 >= end:
+                break
+            end = start + error - 1
+    return None
+
+
+def _syntax_error_line(text: str) -> int | None:
+    """None if ``text`` parses, else the line (1-based) the parser stopped at (0: unknown)."""
+    try:
+        ast.parse(text)
+    except SyntaxError as exc:
+        return exc.lineno or 0
+    except (ValueError, OverflowError, MemoryError, RecursionError):
+        return 0
     return None
 
 
@@ -369,14 +385,6 @@ def prompt_context(prompt: str, entry_point: str | None = None) -> str:
 def _is_string(node: ast.stmt) -> bool:
     return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
             and isinstance(node.value.value, str))
-
-
-def _parses(text: str) -> bool:
-    try:
-        ast.parse(text)
-    except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError):
-        return False
-    return True
 
 
 def _docstrings(code: str, tree: ast.Module) -> Iterator[tuple[int, str]]:

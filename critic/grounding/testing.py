@@ -43,13 +43,20 @@ _IMPORT = re.compile(r"^(import\s+\w|from\s+[\w.]+\s+import\s)")
 _DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
 _UNIT_TESTS = re.compile(r"^(?:\s*assert\b|def\s+check\s*\()", re.MULTILINE)
 _SHOWN = 200  # characters of an expected or actual value a critique shows
+_CUT = re.compile(r"… \[cut: ([\d,]+) characters in all\]$")
 
 
 def bounded(text: str, limit: int = _SHOWN) -> str:
-    """``text`` cut to ``limit`` characters, saying so: a critique must fit a model's context."""
-    if len(text) <= limit:
+    """``text`` cut to ``limit`` characters, saying so: a critique must fit a model's context.
+
+    A text the sandbox already cut keeps the length it had before.
+    """
+    earlier = _CUT.search(text)
+    body = text[:earlier.start()] if earlier else text
+    if earlier is None and len(text) <= limit:
         return text
-    return f"{text[:limit]}… [cut: {len(text):,} characters in all]"
+    total = earlier.group(1) if earlier else f"{len(text):,}"
+    return f"{body[:limit]}… [cut: {total} characters in all]"
 
 
 class Suite(BaseModel):
