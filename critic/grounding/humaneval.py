@@ -13,9 +13,11 @@ import ast
 import gzip
 import importlib.util
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import anyio
 from pydantic import BaseModel, ConfigDict
 
 from critic.errors import ConfigError, SuiteError
@@ -149,6 +151,23 @@ async def check_oracle(problem: HumanEvalProblem, critic: Critic) -> OracleCheck
     return result("contradicted" if evidence and not unexplained else "false_failure",
                   canonical_score=canonical, stub_score=stub,
                   evidence=tuple(evidence + unexplained))
+
+
+async def check_oracles(problems: Iterable[HumanEvalProblem], critic: Critic, *,
+                        parallel: int = 2) -> list[OracleCheck]:
+    """:func:`check_oracle` for each problem, ``parallel`` sandbox runs at a time, in order."""
+    todo = list(problems)
+    results: dict[int, OracleCheck] = {}
+    limiter = anyio.CapacityLimiter(parallel)
+
+    async def one(index: int, problem: HumanEvalProblem) -> None:
+        async with limiter:
+            results[index] = await check_oracle(problem, critic)
+
+    async with anyio.create_task_group() as group:
+        for index, problem in enumerate(todo):
+            group.start_soon(one, index, problem)
+    return [results[i] for i in range(len(todo))]
 
 
 _Call = tuple[str, tuple[object, ...]]
