@@ -37,6 +37,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from critic.grounding.literals import (
+    NotLiterals,
+    Unreadable,
+    bind_arguments,
+    closing_bracket,
+    expected_value,
+    literal_call,
+    mask_strings,
+    why,
+)
+
 _CODE_START = re.compile(r"^(?:async\s+def\s|def\s|class\s|import\s+\w|from\s+[\w.]+\s+import\s|@\w)")
 _PROMPT_LINE = re.compile(r"^\s*>>>(?: |$)")
 _CONTINUATION = re.compile(r"^\s*\.\.\.(?: |$)")
@@ -55,9 +66,6 @@ _FOR_LINE = re.compile(
 )
 _INPUT = re.compile(r"^\s*Input\s*:\s*(?P<text>.*)$", re.IGNORECASE)
 _OUTPUT = re.compile(r"^\s*Output\s*:\s*(?P<text>.*)$", re.IGNORECASE)
-_BINDING = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*=(?!=)\s*")
-_SINGLE_EQUALS = re.compile(r"(?<![=<>!])=(?!=)")
-_JSON_BOOLEANS = {"true": "True", "false": "False"}
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
                 ast.Assign, ast.AnnAssign)
 _CALL_SPAN = 30  # lines a call written over several lines may take
@@ -119,14 +127,6 @@ class VisibleTests(BaseModel):
     def checked(self) -> tuple[Case, ...]:
         """The cases that are tests (steps left out): what a score is made of."""
         return tuple(c for c in self.cases if c.checked)
-
-
-class _Unusable(Exception):
-    """An example that cannot be read unambiguously; the message says why."""
-
-
-class _NotLiterals(_Unusable):
-    """A call whose arguments are names or expressions: a formula, or prose."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ class _Reader:
         try:
             compile(source, "<example>", "single")
         except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
-            self.skip(index, ">>> " + source, f"not valid Python ({_why(exc)})")
+            self.skip(index, ">>> " + source, f"not valid Python ({why(exc)})")
             return
         checked = True
         if not want and _is_comparison(source):
@@ -240,10 +240,10 @@ class _Reader:
     def _bound_example(self, index: int, shown: str, args: str, value: str) -> None:
         try:
             if self.entry is None:
-                raise _Unusable("no function signature to bind the values to")
-            arguments = _bind(args, self.entry.params)
-            want = _expected(value)
-        except _Unusable as exc:
+                raise Unreadable("no function signature to bind the values to")
+            arguments = bind_arguments(args, self.entry.params)
+            want = expected_value(value)
+        except Unreadable as exc:
             self.skip(index, shown, str(exc))
             return
         self.cases.append(Case(kind="example", source=f"{self.entry.name}({', '.join(arguments)})",
@@ -257,7 +257,7 @@ class _Reader:
             return 0
         window = "\n".join(lines[i:i + _CALL_SPAN])
         opening = match.end() - 1
-        closing = _closing(_mask_strings(window), opening)
+        closing = closing_bracket(mask_strings(window), opening)
         if closing is None:
             return 0
         end_of_line = window.find("\n", closing)
@@ -275,15 +275,15 @@ class _Reader:
             self.skip(i, shown, f"calls {name}, which the prompt does not define")
             return consumed
         try:
-            source = _literal_call(call_text)
-        except _Unusable as exc:
-            if isinstance(exc, _NotLiterals):
+            source = literal_call(call_text)
+        except Unreadable as exc:
+            if isinstance(exc, NotLiterals):
                 recurrences.add(name)
             self.skip(i, shown, str(exc))
             return consumed
         try:
-            want: str | None = _expected(rest[separator.end():])
-        except _Unusable as exc:
+            want: str | None = expected_value(rest[separator.end():])
+        except Unreadable as exc:
             self.skip(i, shown, str(exc))
             want = None
         pending.append((i, shown, name, source, want))
@@ -434,189 +434,3 @@ def _is_comparison(source: str) -> bool:
     except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError):
         return False
     return isinstance(body, ast.Compare) and all(isinstance(op, ast.Eq) for op in body.ops)
-
-
-def _why(exc: BaseException) -> str:
-    return exc.msg if isinstance(exc, SyntaxError) and exc.msg else type(exc).__name__
-
-
-def _mask_strings(text: str) -> str:
-    """``text`` with the inside of every string literal blanked (same length, quotes kept)."""
-    out = list(text)
-    i, n = 0, len(text)
-    while i < n:
-        if text[i] not in "'\"":
-            i += 1
-            continue
-        quote = text[i:i + 3] if text[i:i + 3] in ('"""', "'''") else text[i]
-        j = i + len(quote)
-        while j < n and not text.startswith(quote, j):
-            if len(quote) == 1 and text[j] == "\n":
-                break  # an apostrophe in prose, not a string
-            j += 2 if text[j] == "\\" else 1
-        for k in range(i + len(quote), min(j, n)):
-            if out[k] != "\n":
-                out[k] = " "
-        i = j + len(quote)
-    return "".join(out)
-
-
-def _top_level(masked: str) -> str:
-    """A string-masked text with everything inside brackets blanked too."""
-    out, depth = [], 0
-    for char in masked:
-        if char in ")]}":
-            depth = max(depth - 1, 0)
-        out.append(char if depth == 0 or char == "\n" else " ")
-        if char in "([{":
-            depth += 1
-    return "".join(out)
-
-
-def _closing(masked: str, opening: int) -> int | None:
-    depth = 0
-    for k in range(opening, len(masked)):
-        if masked[k] in "([{":
-            depth += 1
-        elif masked[k] in ")]}":
-            depth -= 1
-            if depth == 0:
-                return k
-    return None
-
-
-def _literal(text: str) -> tuple[object, str]:
-    """A Python literal's value and its text; ``true``/``false`` read as booleans."""
-    text = text.strip()
-    text = _JSON_BOOLEANS.get(text, text)
-    try:
-        node = ast.parse(text, mode="eval").body
-        value = ast.literal_eval(node)
-    except (SyntaxError, ValueError, TypeError, OverflowError, MemoryError, RecursionError) as exc:
-        raise _Unusable(f"{_clip(text)!r} is not a Python literal") from exc
-    if text.startswith("(") and text.endswith(")") and not isinstance(node, ast.Tuple):
-        raise _Unusable(f"{_clip(text)} is ambiguous: a tuple of one, or just {value!r}?")
-    return value, text
-
-
-def _expected(text: str) -> str:
-    """The expected value written after an example's call, as a literal's text.
-
-    A trailing ``#`` comment and a final full stop are dropped; ``a = b = 8``
-    chains of arithmetic must agree with their last value.
-    """
-    text = text.strip()
-    masked = _mask_strings(text)
-    cuts = [len(text), *(k for k in range(len(text) - 1, -1, -1) if masked[k] == "#")]
-    failure: _Unusable | None = None
-    for cut in cuts:
-        head = text[:cut].strip()
-        candidates = [head[:-1], head] if head.endswith(".") else [head]
-        for candidate in candidates:
-            if not candidate.strip():
-                continue
-            try:
-                return repr(_chain(candidate))
-            except _Unusable as exc:
-                failure = failure or exc
-    raise failure or _Unusable("no expected value after the call")
-
-
-def _chain(text: str) -> object:
-    try:
-        return _literal(text)[0]
-    except _Unusable:
-        masked = _mask_strings(text)
-        cuts = [m.start() for m in _SINGLE_EQUALS.finditer(masked)]
-        if not cuts:
-            raise
-    parts = [text[a + 1 if a else 0:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
-    value = _literal(parts[-1])[0]
-    for part in parts[:-1]:
-        if _arithmetic(part) != value:
-            raise _Unusable(f"{_clip(text)!r}: the arithmetic does not give {value!r}")
-    return value
-
-
-def _arithmetic(text: str) -> float:
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
-        raise _Unusable(f"{_clip(text)!r} is not a Python literal") from exc
-    return _evaluate(node, text)
-
-
-def _evaluate(node: ast.expr, text: str) -> float:
-    if (isinstance(node, ast.Constant) and isinstance(node.value, int | float)
-            and not isinstance(node.value, bool)):
-        return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        value = _evaluate(node.operand, text)
-        return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, ast.BinOp):
-        left, right = _evaluate(node.left, text), _evaluate(node.right, text)
-        try:
-            if isinstance(node.op, ast.Add):
-                return left + right
-            if isinstance(node.op, ast.Sub):
-                return left - right
-            if isinstance(node.op, ast.Mult):
-                return left * right
-            if isinstance(node.op, ast.Div):
-                return left / right
-        except (ZeroDivisionError, OverflowError) as exc:
-            raise _Unusable(f"{_clip(text)!r} cannot be worked out") from exc
-    raise _Unusable(f"{_clip(text)!r} is not a Python literal")
-
-
-def _literal_call(text: str) -> str:
-    """The call as a one-line source, if every argument is a Python literal."""
-    try:
-        call = ast.parse(text.strip(), mode="eval").body
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
-        raise _Unusable(f"the call is not valid Python ({_why(exc)})") from exc
-    if not isinstance(call, ast.Call):
-        raise _Unusable("not a call")
-    values = [*call.args, *(k.value for k in call.keywords)]
-    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
-        raise _NotLiterals("the arguments are not Python literals")
-    for value in values:
-        try:
-            ast.literal_eval(value)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
-            raise _NotLiterals("the arguments are not Python literals") from exc
-    return text.strip() if "\n" not in text else ast.unparse(call)
-
-
-def _bind(text: str, params: tuple[str, ...]) -> list[str]:
-    """Argument texts in parameter order, from ``a = 1, b = [2]`` (or one bare value)."""
-    text = text.strip()
-    flat = _top_level(_mask_strings(text))
-    bindings = list(_BINDING.finditer(flat))
-    if not bindings:
-        if len(params) != 1:
-            raise _Unusable(f"cannot tell which value is which of the {len(params)} arguments")
-        return [_literal(text.rstrip(",. "))[1]]
-    if text[:bindings[0].start()].strip():
-        raise _Unusable("text before the arguments")
-    names = [b.group(1) for b in bindings]
-    if sorted(names) != sorted(params):
-        raise _Unusable(f"names {', '.join(names)}, but the function takes ({', '.join(params)})")
-    values: dict[str, str] = {}
-    for k, binding in enumerate(bindings):
-        last = k == len(bindings) - 1
-        segment = text[binding.end():len(text) if last else bindings[k + 1].start()].strip()
-        segment = segment.rstrip(",").strip() if not last else segment.rstrip(",.").strip()
-        try:
-            values[binding.group(1)] = _literal(segment)[1]
-        except _Unusable:
-            comma = _top_level(_mask_strings(segment)).find(",")
-            if not last or comma < 0:
-                raise
-            values[binding.group(1)] = _literal(segment[:comma])[1]  # prose follows the comma
-    return [values[p] for p in params]
-
-
-def _clip(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "…"
