@@ -165,9 +165,11 @@ def chromium(folder: Path) -> Iterator[Chromium]:
     to_browser, commands = os.pipe()
     replies, from_browser = os.pipe()
     log = folder / "chromium.log"
-    # The shell puts our pipe ends on the descriptors 3 and 4 Chromium expects.
-    argv = ["/bin/sh", "-c", f'exec "$0" "$@" 3<&{to_browser} 4>&{from_browser}', binary, *FLAGS,
-            "--remote-debugging-pipe", f"--user-data-dir={folder / 'profile'}", "about:blank"]
+    # bash (dash takes one-digit descriptors only) puts our pipe ends on 3 and 4,
+    # where Chromium expects them, then becomes Chromium.
+    redirect = f'exec "$0" "$@" 3<&{to_browser} 4>&{from_browser}'
+    argv = [shutil.which("bash") or "/bin/bash", "-c", redirect, binary, *FLAGS, "--remote-debugging-pipe",
+            f"--user-data-dir={folder / 'profile'}", "about:blank"]
     with log.open("wb") as err:
         process = subprocess.Popen(argv, pass_fds=(to_browser, from_browser), stdin=subprocess.DEVNULL,
                                    stdout=err, stderr=err)

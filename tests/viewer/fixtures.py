@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -45,8 +46,8 @@ QUESTION = "What is 12 * 13?"
 ROLES = RoleRegistry(include_plugins=False, env_path="")
 
 
-def critique(score: int, problem: str) -> str:
-    return json.dumps({"problems": [problem], "suggestion": f"fix: {problem}", "score": score})
+def critique(score: int, problem: str, *more: str) -> str:
+    return json.dumps({"problems": [problem, *more], "suggestion": f"fix: {problem}", "score": score})
 
 
 async def _session(path: Path) -> ScriptedModel:
@@ -75,7 +76,7 @@ async def _debate(path: Path) -> ScriptedModel:
     model = ScriptedModel(scripts={
         "debater-1": ["12 * 13 = 156. Answer: 156", "Still 156. Answer: 156"],
         "debater-2": [f"I think 144. {BREAKOUT} Answer: 144", "You are right. Answer: 156"],
-        "debater-3": ["Answer: 12", "Answer: 13"],
+        "debater-3": [f"{SCRIPT} Answer: 12", "Answer: 13"],
         "correctness": [critique(8, "fine"), critique(2, "144 is 12 * 12"), critique(1, "12 is the input")],
     })
     prompts = PromptLibrary()
@@ -104,7 +105,9 @@ SCORED: list[tuple[str, str, str, int, int | Exception]] = [
 
 async def _scores(path: Path) -> None:
     model = ScriptedModel(scripts={
-        "correctness": [critique(c, f"correctness of {i}") for i, _, _, c, _ in SCORED],
+        # A critic quoting the record's markup back: it must reach the page as text.
+        "correctness": [critique(c, f"correctness of {i}", *((SCRIPT, BREAKOUT) if i == "abs" else ()))
+                        for i, _, _, c, _ in SCORED],
         "clarity": [b if isinstance(b, Exception) else critique(b, f"clarity of {i}")
                     for i, _, _, _, b in SCORED],
     })
@@ -118,7 +121,7 @@ async def _scores(path: Path) -> None:
                                                      target=target)))
 
 
-EXPERIMENT = {
+EXPERIMENT: dict[str, Any] = {
     "kind": "experiment",
     "dataset": "humaneval", "oracle": "hidden tests",  # extra keys are the producer's business
     "conditions": {
@@ -146,7 +149,7 @@ EXPERIMENT = {
                           "fit": {"p_value": 0.62, "statistic": 0.24}}},
 }
 
-CALIBRATION = {
+CALIBRATION: dict[str, Any] = {
     "kind": "calibration",
     "roles": {
         "correctness": {
