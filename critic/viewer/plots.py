@@ -35,7 +35,7 @@ def _tick(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def _short(text: str, limit: int = 28) -> str:
+def _short(text: str, limit: int = 24) -> str:
     """A label cut to fit beside a plot (the whole label stays in the row's tooltip)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
