@@ -10,7 +10,8 @@ file, field or line at fault; the CLI prints it on one line and exits with 2.
     ├── SuiteError         a task with no tests, or tests that cannot be read
     ├── ModelError         a model that cannot be loaded or called
     │   └── MalformedOutput   a completion that does not fit the requested schema
-    └── BusError           a bus that cannot be reached or has nobody serving a topic
+    ├── BusError           a bus that cannot be reached or has nobody serving a topic
+    └── StatisticsError    data a statistic cannot be computed from (also a ValueError)
 """
 
 from __future__ import annotations
@@ -46,3 +47,7 @@ class MalformedOutput(ModelError):
 
 class BusError(CriticError):
     """A bus that cannot be reached, or a request nobody answers."""
+
+
+class StatisticsError(CriticError, ValueError):
+    """Data a statistic cannot be computed from: empty, mismatched or missing a class."""
