@@ -423,10 +423,12 @@ def chi_square_sf(statistic: float, dof: int) -> float:
     if x == 0:
         return 1.0
     if dof % 2 == 0:
-        logs = [i * math.log(x / 2) - math.lgamma(i + 1) - x / 2 for i in range(dof // 2)]
+        # log(x) - log(2), not log(x / 2): halving a subnormal x can round to 0.
+        log_half = math.log(x) - math.log(2)
+        logs = [i * log_half - math.lgamma(i + 1) - x / 2 for i in range(dof // 2)]
         return min(1.0, math.fsum(math.exp(v) for v in logs))
     total = math.erfc(math.sqrt(x / 2))
-    log_lead = 0.5 * math.log(2 * x / math.pi) - x / 2
+    log_lead = 0.5 * (math.log(2) + math.log(x) - math.log(math.pi)) - x / 2
     log_odd_factorial = 0.0  # log(1*3*...*(2i-1))
     terms = []
     for i in range(1, (dof - 1) // 2 + 1):
