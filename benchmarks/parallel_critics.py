@@ -31,13 +31,13 @@ from _sessions import FixedRoundsJudge, roles
 from critic.backends.base import GenerationParams
 from critic.backends.openai import HttpOptions
 from critic.backends.pool import open_model
-from critic.backends.scripted import ScriptedModel
 from critic.bus.memory import MemoryBus
 from critic.critics.critic import LLMCritic, critique_schema
 from critic.critics.generator import LLMGenerator
 from critic.messages import ChatMessage, Task
 from critic.protocols import Model
 from critic.session.session import Session
+from critic.testing import ScriptedModel
 
 SERVER = Path(__file__).resolve().parent / "_latency_server.py"
 TASK = Task(prompt="Write a Python function that returns the n-th Fibonacci number.")

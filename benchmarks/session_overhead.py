@@ -29,12 +29,12 @@ from _sessions import Call, FixedRoundsJudge, TimedModel, busy_time, replay, rol
 
 from critic.backends.base import GenerationParams
 from critic.backends.llama_cpp import LlamaCppModel, default_model_path
-from critic.backends.scripted import ScriptedModel
 from critic.bus.memory import MemoryBus
 from critic.critics.critic import LLMCritic, critique_schema
 from critic.critics.generator import LLMGenerator
 from critic.messages import ChatMessage, Task
 from critic.session.session import Session
+from critic.testing import ScriptedModel
 from critic.transcript import TranscriptHeader, TranscriptWriter
 
 ROLES = ("correctness", "clarity", "concision")

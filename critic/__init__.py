@@ -40,9 +40,12 @@ from critic.errors import (
     ModelError,
     RetriesExhausted,
     RoleFileError,
+    StatisticsError,
+    SuiteError,
     TemplateBoundError,
     TranscriptError,
 )
+from critic.grounding.examples import VisibleTests, extract_visible_tests
 from critic.grounding.execution import PythonExecCritic
 from critic.grounding.human import HumanCritic
 from critic.grounding.sandbox import SandboxLimits, SandboxResult
@@ -98,6 +101,7 @@ from critic.session.run import run_critique
 from critic.session.session import Session
 from critic.structured import complete_structured
 from critic.transcript import Transcript, TranscriptHeader, TranscriptWriter, read_transcript
+from critic.viewer import render_html, write_html
 
 __all__ = [
     "Answer",
@@ -174,7 +178,9 @@ __all__ = [
     "ScoreResult",
     "Scorer",
     "Session",
+    "StatisticsError",
     "Subscription",
+    "SuiteError",
     "Summary",
     "Task",
     "TemplateBoundError",
@@ -188,16 +194,20 @@ __all__ = [
     "UnitTestCritic",
     "Usage",
     "Verdict",
+    "VisibleTests",
     "WorkerConfig",
     "check_role_dir",
     "complete_structured",
     "default_kinds",
+    "extract_visible_tests",
     "open_model",
     "read_records",
     "read_results",
     "read_transcript",
+    "render_html",
     "run_critique",
     "run_debate",
     "score_file",
     "summarize",
+    "write_html",
 ]

@@ -8,11 +8,13 @@ file, field or line at fault; the CLI prints it on one line and exits with 2.
     │   ├── RoleFileError       a role file's problems, each ``field: message``
     │   └── TemplateBoundError  a prompt template past a render bound (loops, time, size)
     ├── TranscriptError    a transcript or JSONL file that cannot be read or written
+    ├── SuiteError         a task with no tests, or tests that cannot be read
     ├── ModelError         a model that cannot be loaded or called
     │   ├── MalformedOutput    a completion that does not fit the requested schema
     │   ├── RetriesExhausted   every attempt of an HTTP call failed transiently
     │   └── CacheMiss          an offline call whose answer is not in the cache
-    └── BusError           a bus that cannot be reached or has nobody serving a topic
+    ├── BusError           a bus that cannot be reached or has nobody serving a topic
+    └── StatisticsError    data a statistic cannot be computed from (also a ValueError)
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ class TranscriptError(CriticError):
     """A transcript or JSONL file that cannot be read, parsed or written."""
 
 
+class SuiteError(CriticError):
+    """A task with no tests to run, or a tests text that cannot be read."""
+
+
 class ModelError(CriticError):
     """A model that cannot be loaded, or a call to it that failed."""
 
@@ -68,3 +74,7 @@ class CacheMiss(ModelError):
 
 class BusError(CriticError):
     """A bus that cannot be reached, or a request nobody answers."""
+
+
+class StatisticsError(CriticError, ValueError):
+    """Data a statistic cannot be computed from: empty, mismatched or missing a class."""

@@ -1,9 +1,11 @@
 """Tests run against a draft in the sandbox, and the ``doctest`` / ``unit-tests`` critic.
 
-Tests come, in this order, from the task's ``tests`` field (doctest examples,
-HumanEval's ``def check(candidate)``, or plain ``assert`` lines), from its
-``reference`` if that holds tests, or from the doctest examples in the task
-prompt (the HumanEval style). Score = fraction of cases passed.
+Tests come, in this order, from the task's ``tests`` field (HumanEval's
+``def check(candidate)``, plain ``assert`` lines, or examples), from its
+``reference`` if that holds tests, or from the examples shown in the task's
+prompt (:mod:`critic.grounding.examples` reads HumanEval's formats). Score =
+fraction of cases passed; a task with no tests is a :class:`SuiteError`, never
+a score.
 
     report = await run_check_tests(problem.prompt + completion, problem.test,
                                    problem.entry_point)
@@ -13,16 +15,15 @@ prompt (the HumanEval style). Score = fraction of cases passed.
 from __future__ import annotations
 
 import ast
-import doctest
 import json
 import re
 from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from critic.errors import CriticError
+from critic.errors import SuiteError
 from critic.grounding._runner import RUNNER
+from critic.grounding.examples import Case, VisibleTests, extract_visible_tests, prompt_context
 from critic.grounding.execution import (
     describe_limit,
     extract_code,
@@ -36,23 +37,22 @@ from critic.roles.spec import Role
 
 _IMPORT = re.compile(r"^(import\s+\w|from\s+[\w.]+\s+import\s)")
 _DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+_UNIT_TESTS = re.compile(r"^(?:\s*assert\b|def\s+check\s*\()", re.MULTILINE)
+_SHOWN = 200  # characters of an expected or actual value a critique shows
+_CUT = re.compile(r"… \[cut: ([\d,]+) characters in all\]$")
 
 
-class Case(BaseModel):
-    """One example or assertion; ``left``/``right`` set for ``assert X == Y``."""
+def bounded(text: str, limit: int = _SHOWN) -> str:
+    """``text`` cut to ``limit`` characters, saying so: a critique must fit a model's context.
 
-    model_config = ConfigDict(frozen=True)
-
-    kind: Literal["doctest", "statement"]
-    source: str
-    want: str = ""
-    left: str | None = None
-    right: str | None = None
-
-    @property
-    def label(self) -> str:
-        text = self.source.strip()
-        return ">>> " + text if self.kind == "doctest" else text
+    A text the sandbox already cut keeps the length it had before.
+    """
+    earlier = _CUT.search(text)
+    body = text[:earlier.start()] if earlier else text
+    if earlier is None and len(text) <= limit:
+        return text
+    total = earlier.group(1) if earlier else f"{len(text):,}"
+    return f"{body[:limit]}… [cut: {total} characters in all]"
 
 
 class Suite(BaseModel):
@@ -76,10 +76,11 @@ class CaseResult(BaseModel):
     error: str | None = None
 
     def describe(self) -> str:
-        head = f"{self.label[:200]}"
+        """The example, then expected vs actual (or the error), each bounded in length."""
+        head = bounded(self.label)
         if self.error:
-            return f"{head} → {self.error}"
-        return f"{head} → expected {self.expected}, got {self.actual}"
+            return f"{head} → {bounded(self.error)}"
+        return f"{head} → expected {bounded(str(self.expected))}, got {bounded(str(self.actual))}"
 
 
 class SuiteReport(BaseModel):
@@ -98,26 +99,6 @@ class SuiteReport(BaseModel):
     @property
     def passed(self) -> int:
         return sum(c.passed for c in self.cases)
-
-
-def _docstrings(text: str) -> str:
-    """The docstrings of code (a HumanEval prompt parses), else the text itself."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return text
-    nodes = [tree, *(n for n in ast.walk(tree)
-                     if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef))]
-    docs = [d for d in (ast.get_docstring(n) for n in nodes) if d]
-    return "\n\n".join(docs) if docs else text
-
-
-def doctest_suite(text: str, *, name: str = "prompt") -> Suite:
-    """The ``>>>`` examples in ``text`` (docstrings of code, a prompt, a test file)."""
-    examples = doctest.DocTestParser().get_examples(_docstrings(text), name)
-    return Suite(cases=tuple(
-        Case(kind="doctest", source=e.source, want=e.want) for e in examples
-    ))
 
 
 def _case(stmt: ast.stmt, text: str) -> Case:
@@ -139,7 +120,7 @@ def unit_test_suite(text: str, *, entry_point: str | None = None) -> Suite:
     try:
         tree = ast.parse(text)
     except SyntaxError as exc:
-        raise CriticError(f"tests: line {exc.lineno}: {exc.msg}") from exc
+        raise SuiteError(f"tests: line {exc.lineno}: {exc.msg}") from exc
     check = next((s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == "check"),
                  None)
     if check is not None and check.args.args:
@@ -175,37 +156,64 @@ def entry_point_of(text: str) -> str | None:
     return names[-1] if names else None
 
 
-def prelude_of(prompt: str) -> str:
-    """The prompt's top-level imports: a HumanEval draft may rely on them (``List``)."""
+def prelude_of(prompt: str, entry_point: str | None = None) -> str:
+    """What a draft may rely on from its prompt: imports, helper functions, constants.
+
+    The prompt's code without the function the draft writes (see
+    :func:`~critic.grounding.examples.prompt_context`); the import lines alone
+    when the prompt's code does not parse.
+    """
+    context = prompt_context(prompt, entry_point)
+    if context:
+        return context + "\n"
     lines = [line for line in prompt.splitlines() if _IMPORT.match(line)]
     return "\n".join(lines) + "\n" if lines else ""
 
 
+def _no_tests(where: str, found: VisibleTests) -> SuiteError:
+    reasons = "; ".join(s.describe() for s in found.skipped[:3])
+    more = f" (and {len(found.skipped) - 3} more)" if len(found.skipped) > 3 else ""
+    skipped = f"; examples skipped: {reasons}{more}" if reasons else ""
+    return SuiteError(f"{where}{skipped}")
+
+
 def suite_for(task: Task, *, entry_point: str | None = None) -> Suite:
-    """The tests a task carries: ``tests``, then a test-like ``reference``, then its prompt."""
+    """The tests a task carries: ``tests``, then a test-like ``reference``, then its prompt.
+
+    Raises :class:`SuiteError` when there are none (saying which examples were
+    skipped and why): an empty suite must never be scored.
+    """
     entry = entry_point or entry_point_of(task.prompt)
-    for text in (task.tests, task.reference):
+    for field, text in (("tests", task.tests), ("reference", task.reference)):
         if text is None or not text.strip():
             continue
-        if ">>>" in text:
-            return doctest_suite(text, name="tests")
-        if "assert" in text:
-            return unit_test_suite(text, entry_point=entry)
-    suite = doctest_suite(task.prompt)
-    if not suite.cases:
-        raise CriticError("the task has no tests: no `tests`, no test-like `reference`, "
-                          "and no >>> examples in its prompt")
-    return suite
+        if _UNIT_TESTS.search(text) and ">>>" not in text:
+            suite = unit_test_suite(text, entry_point=entry)
+            if suite.cases:
+                return suite
+        found = extract_visible_tests(text, entry)
+        if found.checked:
+            return Suite(cases=found.cases)
+        if field == "tests":
+            raise _no_tests("the task's tests hold no test case: no assert, no check(), "
+                            "no example", found)
+    found = extract_visible_tests(task.prompt, entry)
+    if not found.checked:
+        raise _no_tests("the task has no tests: no `tests`, no test-like `reference`, and no "
+                        "usable example in its prompt", found)
+    return Suite(cases=found.cases)
 
 
 async def run_suite(code: str, suite: Suite, *, limits: SandboxLimits | None = None,
                     per_case: int = 3) -> SuiteReport:
     """Run every case of ``suite`` against ``code`` in the sandbox."""
+    if not any(c.checked for c in suite.cases):
+        raise SuiteError("no tests: the suite has no case to check")
     limits = limits or SandboxLimits()
     config = {
         "per_case": per_case, "entry_point": suite.entry_point, "arg": suite.arg,
         "setup": list(suite.setup),
-        "cases": [c.model_dump(include={"kind", "source", "want", "left", "right"})
+        "cases": [c.model_dump(include={"kind", "source", "want", "left", "right", "checked"})
                   for c in suite.cases],
     }
     result = await run_python(
@@ -229,6 +237,8 @@ async def run_suite(code: str, suite: Suite, *, limits: SandboxLimits | None = N
     missing = load_error or problem or "the test run ended before this case"
     cases = []
     for i, case in enumerate(suite.cases):
+        if not case.checked:
+            continue
         record = records.get(i)
         if record is None:
             cases.append(CaseResult(label=case.label, passed=False, error=missing))
@@ -238,7 +248,7 @@ async def run_suite(code: str, suite: Suite, *, limits: SandboxLimits | None = N
                 expected=_str(record.get("expected")), actual=_str(record.get("actual")),
                 error=_str(record.get("error")),
             ))
-    fraction = sum(c.passed for c in cases) / len(cases) if cases else 0.0
+    fraction = sum(c.passed for c in cases) / len(cases)
     return SuiteReport(cases=tuple(cases), sandbox=result, load_error=load_error,
                       problem=problem, fraction=fraction)
 
@@ -275,9 +285,10 @@ class UnitTestCritic:
         return self.role.spec.timeout
 
     async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
-        entry = self.role.spec.options.get("entry_point")
-        suite = suite_for(request.task, entry_point=entry if isinstance(entry, str) else None)
-        code = prelude_of(request.task.prompt) + extract_code(request.draft.text)
+        option = self.role.spec.options.get("entry_point")
+        entry = option if isinstance(option, str) else entry_point_of(request.task.prompt)
+        suite = suite_for(request.task, entry_point=entry)
+        code = prelude_of(request.task.prompt, entry) + extract_code(request.draft.text)
         report = await run_suite(code, suite,
                                  limits=self.limits, per_case=self.per_case)
         failing = [c for c in report.cases if not c.passed]

@@ -11,9 +11,9 @@ import pytest
 
 from critic.backends.base import Completion, GenerationParams
 from critic.backends.cache import CachedModel, ResponseCache
-from critic.backends.scripted import ScriptedModel
 from critic.errors import CacheMiss, ConfigError
 from critic.messages import ChatMessage, Usage
+from critic.testing import ScriptedModel
 
 pytestmark = pytest.mark.anyio
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from critic.backends.pool import ModelPool
-from critic.errors import CriticError
+from critic.errors import CriticError, SuiteError
 from critic.grounding.humaneval import HumanEvalProblem, load_humaneval
-from critic.grounding.testing import run_check_tests, suite_for
+from critic.grounding.testing import Suite, run_check_tests, run_suite, suite_for
 from critic.messages import Critique, Draft, ReviewRequest, Task
 from critic.protocols import CriticContext
 from critic.roles.kinds import default_kinds
@@ -106,3 +106,60 @@ async def test_canonical_solutions_pass_their_check_tests(
     assert len(report.cases) == 7 and 0 < report.fraction < 1
     failing = [c for c in report.cases if not c.passed]
     assert all(c.expected == "True" and c.actual == "False" for c in failing)
+
+
+INSTRUCTION = "Complete the following Python function in one ```python code block.\n\n"
+
+
+async def test_prose_before_the_prompt_code_still_scores_a_correct_solution(
+    anyio_backend: str, problems: dict[str, HumanEvalProblem]
+) -> None:
+    # Before, the closing quotes became part of the last expected output: 0 for a correct draft.
+    problem = problems["HumanEval/2"]
+    task = Task(prompt=INSTRUCTION + problem.prompt)
+    good = await review(task, f"```python\n{problem.prompt}{problem.canonical_solution}```")
+    assert good.score == 1.0, good.problems
+    bad = await review(task, "```python\ndef truncate_number(number: float) -> float:\n"
+                             "    return number\n```")
+    assert bad.score == 0.0
+    assert bad.problems == ("failing: >>> truncate_number(3.5) → expected 0.5, got 3.5",)
+
+
+async def test_expected_values_compare_as_values_and_bools_only_equal_bools(
+    anyio_backend: str
+) -> None:
+    prompt = ('def f(n):\n    """\n    >>> f(12)\n    "21"\n\n    f(1) => True\n    """\n')
+    task = Task(prompt=prompt)
+    right = await review(task, "def f(n):\n    return '21' if n == 12 else True\n")
+    assert right.score == 1.0, right.problems
+    loose = await review(task, "def f(n):\n    return '21' if n == 12 else 1\n")
+    assert loose.score == 0.5
+    assert loose.problems == ("failing: f(1) → expected True, got 1",)
+
+
+async def test_a_huge_actual_value_is_cut_in_the_critique(anyio_backend: str) -> None:
+    task = Task(prompt='def f(n):\n    """\n    f(1) => 1\n    """\n')
+    critique = await review(task, "def f(n):\n    return 7 ** 2700\n")
+    assert critique.score == 0.0
+    digits = str(7 ** 2700)
+    assert critique.problems == (
+        f"failing: f(1) → expected 1, got {digits[:200]}… [cut: {len(digits):,} characters in all]",
+    )
+
+
+async def test_steps_run_in_order_and_helpers_of_the_prompt_stay(anyio_backend: str) -> None:
+    prompt = ('def helper(x):\n    return x * 10\n\n\n'
+              'def f(items):\n    """\n    >>> items = [3, 1]\n    >>> items.sort()\n'
+              '    >>> f(items)\n    [10, 30]\n    """\n')
+    # The draft writes only the asked-for function; it calls the prompt's helper.
+    critique = await review(Task(prompt=prompt),
+                            "```python\ndef f(items):\n    return [helper(i) for i in items]\n```")
+    assert critique.score == 1.0, critique.problems
+    assert critique.suggestion.startswith("1/1 tests pass")
+
+
+async def test_an_empty_suite_is_an_error_not_a_score(anyio_backend: str) -> None:
+    with pytest.raises(SuiteError, match="no tests"):
+        await run_suite("x = 1\n", Suite(cases=()))
+    with pytest.raises(SuiteError, match="no tests"):
+        await run_check_tests("def f(): pass\n", "def check(candidate):\n    pass\n", "f")

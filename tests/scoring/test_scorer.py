@@ -10,7 +10,6 @@ import anyio
 import pytest
 
 from critic.backends.base import Completion, GenerationParams, JsonSchema
-from critic.backends.scripted import ScriptedModel
 from critic.critics.critic import LLMCritic
 from critic.errors import TranscriptError
 from critic.judges.llm import LLMJudge
@@ -21,6 +20,7 @@ from critic.scoring.job import ScoreConfig, score_file
 from critic.scoring.records import ScoreRecord
 from critic.scoring.results import ResultFile, read_results
 from critic.scoring.scorer import Scorer, default_judge, score_all
+from critic.testing import ScriptedModel
 from critic.transcript import TranscriptHeader, TranscriptWriter
 from tests.scoring.critics import LengthCritic, length_kinds, length_registry
 
