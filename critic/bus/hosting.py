@@ -19,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import anyio
 from anyio.abc import TaskStatus
 
+from critic.bus.memory import MemoryBus
 from critic.bus.topics import Topic, review_topic, topic
 from critic.errors import BusError
 from critic.messages import (
@@ -52,6 +53,7 @@ from critic.protocols import (
     Recorder,
     Subscription,
 )
+from critic.transcript import TranscriptWriter
 
 #: Grace on top of an agent's own timeout before the coordinator gives up on it
 #: (the agent normally reports its own timeout; this catches a dead worker).
@@ -318,3 +320,61 @@ class RecordedBus:
     async def aclose(self) -> None:
         await self.inner.aclose()
 
+
+
+@dataclass(frozen=True)
+class Service:
+    """An agent a coordinator hosts for its session: where it listens, and how it answers."""
+
+    topic: str
+    handler: Handler
+    name: str
+
+
+T = TypeVar("T", bound=Payload)
+
+
+def recorder(transcript: TranscriptWriter | None, observer: Observer | None) -> Observer:
+    """What a coordinator does with each envelope: write it, then show it."""
+
+    async def record(envelope: Envelope) -> None:
+        if transcript is not None:
+            transcript.write(envelope)
+        if observer is not None:
+            shown = observer(envelope)
+            if shown is not None:
+                await shown
+
+    return record
+
+
+async def coordinate(
+    session: str, bus: Bus | None, record: Observer, services: Sequence[Service],
+    critics: Sequence[Critic], loop: Callable[[Bus], Awaitable[T]], *, remote: bool = False,
+    sender: str,
+) -> T:
+    """Host ``services`` and ``critics`` for ``session``, run ``loop``, publish its outcome.
+
+    Everything the session sends or receives goes through a :class:`RecordedBus`
+    (so through ``record``); with ``remote`` critics, their model calls are
+    recorded as they arrive. ``bus`` None: a private in-memory bus, closed after.
+    """
+    inner = bus if bus is not None else MemoryBus()
+    recorded = RecordedBus(inner, record)
+    try:
+        async with anyio.create_task_group() as tg:
+            if remote:
+                await tg.start(recorded.record_remote, session)
+            for service in services:
+                await tg.start(lambda task_status, s=service: serve(
+                    recorded, s.topic, s.handler, name=s.name, task_status=task_status))
+            for critic in critics:
+                await tg.start(serve_critic, recorded, session, critic)
+            outcome = await loop(recorded)
+            await recorded.publish(Envelope(session=session, topic=topic(session, "outcome"),
+                                            sender=sender, payload=outcome))
+            tg.cancel_scope.cancel()
+    finally:
+        if bus is None:
+            await inner.aclose()
+    return outcome

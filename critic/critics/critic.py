@@ -13,11 +13,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from critic.backends.base import GenerationParams
 from critic.errors import CriticError
 from critic.messages import ChatMessage, Critique, ReviewRequest
 from critic.protocols import Backend, Recorder
-from critic.roles.spec import Role
+from critic.roles.spec import RoleCritic
 from critic.structured import complete_structured
 
 
@@ -46,10 +45,9 @@ def critique_schema(low: float, high: float) -> type[CritiqueOutput]:
 
 
 @dataclass
-class LLMCritic:
+class LLMCritic(RoleCritic):
     """A prompt-based critic: renders its role's templates, asks for a structured critique."""
 
-    role: Role
     backend: Backend
     attempts: int = 3
     seed: int | None = None
@@ -60,18 +58,6 @@ class LLMCritic:
             raise CriticError(f"role {self.role.name!r} has no prompt template")
         self._output = critique_schema(*self.role.spec.scale)
 
-    @property
-    def name(self) -> str:
-        return self.role.name
-
-    @property
-    def weight(self) -> float:
-        return self.role.spec.weight
-
-    @property
-    def timeout(self) -> float:
-        return self.role.spec.timeout
-
     def messages(self, request: ReviewRequest) -> list[ChatMessage]:
         """The whole context of one review: built from the request alone."""
         task = request.task
@@ -79,21 +65,12 @@ class LLMCritic:
             "task": task.prompt, "draft": request.draft.text, "round": request.draft.round,
             "reference": task.reference, "tests": task.tests, "feedback": None,
         }
-        assert self.role.prompt is not None
-        messages = []
-        if self.role.system is not None:
-            messages.append(ChatMessage(role="system", content=self.role.system.render(**variables)))
-        messages.append(ChatMessage(role="user", content=self.role.prompt.render(**variables)))
-        return messages
+        return self.role.messages(**variables)
 
     async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
         spec = self.role.spec
-        params = GenerationParams(
-            max_tokens=spec.max_tokens, temperature=spec.temperature,
-            seed=spec.seed if spec.seed is not None else self.seed,
-        )
         output = await complete_structured(
-            self.backend, self.messages(request), self._output, params,
+            self.backend, self.messages(request), self._output, self.role.params(self.seed),
             agent=self.name, record=record, attempts=self.attempts,
         )
         return Critique(

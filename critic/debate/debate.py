@@ -26,16 +26,15 @@ from critic.bus.hosting import (
     TIMEOUT_GRACE,
     Ask,
     Observer,
-    RecordedBus,
     RemoteCritic,
+    Service,
     ask_all,
+    coordinate,
     debate_judge_handler,
     debater_handler,
     failed_critique,
-    serve,
-    serve_critic,
+    recorder,
 )
-from critic.bus.memory import MemoryBus
 from critic.bus.topics import topic
 from critic.config import DebateRules, cli_message
 from critic.debate.answers import NumberAnswer
@@ -122,37 +121,14 @@ class Debate:
                         parent=parent, payload=payload)
 
     async def run(self) -> DebateOutcome:
-        inner = self.bus if self.bus is not None else MemoryBus()
-        bus = RecordedBus(inner, self._record)
-        try:
-            async with anyio.create_task_group() as tg:
-                if self.remote:
-                    await tg.start(bus.record_remote, self.id)
-                for debater in self.debaters:
-                    await tg.start(lambda task_status, d=debater: serve(
-                        bus, topic(self.id, "debate", d.name), debater_handler(d, self.timeout),
-                        name=d.name, task_status=task_status))
-                for critic in self.critics:
-                    await tg.start(serve_critic, bus, self.id, critic)
-                await tg.start(lambda task_status: serve(
-                    bus, topic(self.id, "judge"), debate_judge_handler(self.judge),
-                    name=self.judge.name, task_status=task_status))
-                self._start = anyio.current_time()
-                outcome = await self._loop(bus)
-                await bus.publish(self._envelope("outcome", outcome))
-                tg.cancel_scope.cancel()
-        finally:
-            if self.bus is None:
-                await inner.aclose()
-        return outcome
-
-    async def _record(self, envelope: Envelope) -> None:
-        if self.transcript is not None:
-            self.transcript.write(envelope)
-        if self.observer is not None:
-            shown = self.observer(envelope)
-            if shown is not None:
-                await shown
+        self._start = anyio.current_time()
+        debaters = [Service(topic(self.id, "debate", d.name), debater_handler(d, self.timeout),
+                            d.name) for d in self.debaters]
+        judge = Service(topic(self.id, "judge"), debate_judge_handler(self.judge), self.judge.name)
+        return await coordinate(
+            self.id, self.bus, recorder(self.transcript, self.observer), [*debaters, judge],
+            self.critics, self._loop, remote=bool(self.remote), sender="debate",
+        )
 
     async def _loop(self, bus: Bus) -> DebateOutcome:
         await bus.publish(self._envelope("task", Task(prompt=self.question)))

@@ -12,7 +12,7 @@ from critic.errors import ConfigError
 from critic.grounding.sandbox import SandboxLimits, SandboxResult, run_python
 from critic.messages import Critique, ReviewRequest
 from critic.protocols import CriticContext, Recorder
-from critic.roles.spec import Role
+from critic.roles.spec import Role, RoleCritic
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _LONE_FENCE = re.compile(r"^\s*```[A-Za-z0-9_+-]*\s*$")
@@ -66,23 +66,10 @@ def describe_limit(result: SandboxResult, limits: SandboxLimits) -> str | None:
 
 
 @dataclass
-class PythonExecCritic:
+class PythonExecCritic(RoleCritic):
     """Runs the draft's code; its problems are the error and traceback, trimmed."""
 
-    role: Role
     limits: SandboxLimits
-
-    @property
-    def name(self) -> str:
-        return self.role.name
-
-    @property
-    def weight(self) -> float:
-        return self.role.spec.weight
-
-    @property
-    def timeout(self) -> float:
-        return self.role.spec.timeout
 
     async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
         result = await run_python(extract_code(request.draft.text), limits=self.limits)

@@ -21,33 +21,20 @@ from rich.panel import Panel
 from critic.errors import ConfigError
 from critic.messages import Critique, ReviewRequest
 from critic.protocols import CriticContext, Recorder
-from critic.roles.spec import Role
+from critic.roles.spec import Role, RoleCritic
 
 _ACCEPT = {"a", "accept", "y", "yes"}
 _REJECT = {"r", "reject", "n", "no"}
 
 
 @dataclass
-class HumanCritic:
+class HumanCritic(RoleCritic):
     """Asks the person at ``stdin``/``console`` for a score and feedback."""
 
-    role: Role
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
     console: Console = field(default_factory=lambda: Console(highlight=False))
     # One person, one prompt at a time, even with several human roles.
     _lock: anyio.Lock = field(default_factory=anyio.Lock)
-
-    @property
-    def name(self) -> str:
-        return self.role.name
-
-    @property
-    def weight(self) -> float:
-        return self.role.spec.weight
-
-    @property
-    def timeout(self) -> float:
-        return self.role.spec.timeout
 
     def _ask(self, prompt: str) -> str:
         self.console.print(prompt, end="")

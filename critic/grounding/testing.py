@@ -33,7 +33,7 @@ from critic.grounding.execution import (
 from critic.grounding.sandbox import SandboxLimits, SandboxResult, run_python
 from critic.messages import Critique, ReviewRequest, Task
 from critic.protocols import CriticContext, Recorder
-from critic.roles.spec import Role
+from critic.roles.spec import Role, RoleCritic
 
 _IMPORT = re.compile(r"^(import\s+\w|from\s+[\w.]+\s+import\s)")
 _DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
@@ -264,25 +264,12 @@ async def run_check_tests(code: str, test: str, entry_point: str, *,
 
 
 @dataclass
-class UnitTestCritic:
+class UnitTestCritic(RoleCritic):
     """Runs the task's tests on the draft's code; score = fraction passed."""
 
-    role: Role
     limits: SandboxLimits
     per_case: int = 3
     max_listed: int = 4
-
-    @property
-    def name(self) -> str:
-        return self.role.name
-
-    @property
-    def weight(self) -> float:
-        return self.role.spec.weight
-
-    @property
-    def timeout(self) -> float:
-        return self.role.spec.timeout
 
     async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
         option = self.role.spec.options.get("entry_point")

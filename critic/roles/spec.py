@@ -235,3 +235,22 @@ def _local_model_problem(path: Path) -> str | None:
     except OSError as exc:
         return f"cannot read model file {path}: {exc.strerror}"
     return None if magic == b"GGUF" else f"{path} is not a GGUF model file"
+
+
+@dataclass
+class RoleCritic:
+    """Base of a critic built from a role: its name, weight and timeout are the role's."""
+
+    role: Role
+
+    @property
+    def name(self) -> str:
+        return self.role.name
+
+    @property
+    def weight(self) -> float:
+        return self.role.spec.weight
+
+    @property
+    def timeout(self) -> float:
+        return self.role.spec.timeout

@@ -17,16 +17,15 @@ from critic.bus.hosting import (
     TIMEOUT_GRACE,
     Ask,
     Observer,
-    RecordedBus,
     RemoteCritic,
+    Service,
     ask_all,
+    coordinate,
     failed_critique,
     generator_handler,
     judge_handler,
-    serve,
-    serve_critic,
+    recorder,
 )
-from critic.bus.memory import MemoryBus
 from critic.bus.topics import topic
 from critic.messages import (
     Critique,
@@ -79,36 +78,14 @@ class Session:
         )
 
     async def run(self) -> Outcome:
-        inner = self.bus if self.bus is not None else MemoryBus()
-        bus = RecordedBus(inner, self._record)
-        try:
-            async with anyio.create_task_group() as tg:
-                if self.remote:
-                    await tg.start(bus.record_remote, self.id)
-                await tg.start(lambda task_status: serve(
-                    bus, topic(self.id, "generate"), generator_handler(self.generator),
-                    name=self.generator.name, task_status=task_status))
-                for critic in self.critics:
-                    await tg.start(serve_critic, bus, self.id, critic)
-                await tg.start(lambda task_status: serve(
-                    bus, topic(self.id, "judge"), judge_handler(self.judge),
-                    name=self.judge.name, task_status=task_status))
-                self._start = anyio.current_time()
-                outcome = await self._loop(bus)
-                await bus.publish(self._envelope("outcome", outcome))
-                tg.cancel_scope.cancel()
-        finally:
-            if self.bus is None:
-                await inner.aclose()
-        return outcome
-
-    async def _record(self, envelope: Envelope) -> None:
-        if self.transcript is not None:
-            self.transcript.write(envelope)
-        if self.observer is not None:
-            shown = self.observer(envelope)
-            if shown is not None:
-                await shown
+        self._start = anyio.current_time()
+        return await coordinate(
+            self.id, self.bus, recorder(self.transcript, self.observer), [
+                Service(topic(self.id, "generate"), generator_handler(self.generator),
+                        self.generator.name),
+                Service(topic(self.id, "judge"), judge_handler(self.judge), self.judge.name),
+            ], self.critics, self._loop, remote=bool(self.remote), sender="session",
+        )
 
     def _critic_specs(self) -> list[RemoteCritic]:
         local = [RemoteCritic(c.name, c.weight, c.timeout) for c in self.critics]
