@@ -50,6 +50,14 @@ def _outermost(paths: Iterable[str]) -> list[str]:
     return kept
 
 
+def interpreter_homes(python: str) -> list[str]:
+    """Where ``python`` keeps itself and its standard library (our base one, or another)."""
+    homes = [os.path.dirname(os.path.dirname(python))]
+    if os.path.realpath(getattr(sys, "_base_executable", sys.executable)) == python:
+        homes += [sys.base_prefix, sys.base_exec_prefix]
+    return homes
+
+
 def shared_paths(python: str) -> tuple[list[str], dict[str, str]]:
     """Host paths the sandbox sees read-only, and top-level symlinks to recreate.
 
@@ -57,8 +65,7 @@ def shared_paths(python: str) -> tuple[list[str], dict[str, str]]:
     libraries under ``/usr``; ``/etc`` holds the loader cache, time zones and
     certificates. Nothing else of the host is visible.
     """
-    binary_home = os.path.dirname(os.path.dirname(python))
-    read_only = ["/usr", "/etc", sys.base_prefix, sys.base_exec_prefix, binary_home]
+    read_only = ["/usr", "/etc", *interpreter_homes(python)]
     links: dict[str, str] = {}
     for path in _TOP_LEVEL:
         if os.path.islink(path):

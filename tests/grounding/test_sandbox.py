@@ -28,7 +28,7 @@ import pytest
 import critic
 from critic.backends import ModelPool
 from critic.errors import ConfigError
-from critic.grounding import SandboxLimits, run_python
+from critic.grounding import SandboxLimits, run_python, sandbox
 from critic.grounding.execution import extract_code, trim_traceback
 from critic.grounding.sandbox import _remove_abandoned, resolve_isolation
 from critic.kinds import CriticContext, default_kinds
@@ -79,7 +79,8 @@ def isolation(request: pytest.FixtureRequest, usable: dict[str, str | None]) -> 
 
 
 def _env(**extra: str) -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO),
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": path,
             "LANG": "C.UTF-8", **extra}
 
 
@@ -118,7 +119,7 @@ def _processes_with(token: str) -> list[int]:
 
 
 def _exists(path: Path) -> bool:
-    return path.exists()
+    return os.path.exists(path)  # False where we may not look (a non-root user on /root)
 
 
 def _uid(pid: str) -> int | None:
@@ -283,7 +284,7 @@ print(json.dumps(seen))
         inside = Path(seen["cwd"]).relative_to(folder).parts[:1] if seen["cwd"].startswith(
             folder + "/") else ()
         assert seen[folder] == list(inside), (folder, seen[folder])
-        assert not (Path(folder) / token).exists(), f"{folder}/{token} reached the host"
+        assert not _exists(Path(folder) / token), f"{folder}/{token} reached the host"
 
 
 async def test_nothing_but_the_working_directory_is_writable(
@@ -312,7 +313,7 @@ print(json.dumps(outcome))
     assert outcome.pop(".") == "written" and result.files == {"mine.txt": "fine"}
     assert all(value != "written" for value in outcome.values()), outcome
     for folder in [*targets, tempfile.gettempdir()]:
-        assert not (Path(folder) / token).exists()
+        assert not _exists(Path(folder) / token)
 
 
 async def test_writing_a_host_file_fails(anyio_backend: str, tmp_path: Path) -> None:
@@ -429,10 +430,10 @@ async def test_program_cannot_kill_the_sandbox_init(anyio_backend: str, isolatio
 
 async def test_stdlib_imports_under_python_isolated(anyio_backend: str, isolation: str) -> None:
     code = ("import ctypes, decimal, json, sqlite3, ssl, sys, zlib, zoneinfo\n"
-            "print(sys.flags.isolated, sys.prefix)")
+            "print(sys.flags.isolated, sys.executable)")
     result = await run_python(code, limits=LIMITS, isolation=isolation)  # type: ignore[arg-type]
     assert result.ok, result.stderr
-    assert result.stdout.split() == ["1", sys.base_prefix]
+    assert result.stdout.split() == ["1", sandbox._snippet_python(os.geteuid() == 0)]
     assert result.isolation == isolation and result.network_isolated
 
 
@@ -477,6 +478,33 @@ async def test_temp_dir_is_removed(anyio_backend: str) -> None:
 async def test_unknown_isolation_is_a_config_error(anyio_backend: str) -> None:
     with pytest.raises(ConfigError, match="'docker' is not 'bwrap' or 'unshare'"):
         await resolve_isolation("docker")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def nothing_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine as one where neither tool works (the probe results are a host fact)."""
+    for name in ("bwrap", "unshare"):
+        monkeypatch.setitem(sandbox._works, name, f"{name}: Operation not permitted")
+    monkeypatch.delitem(sandbox._works, "none", raising=False)
+
+
+async def test_wanted_isolation_that_does_not_work_is_a_config_error(
+    anyio_backend: str, nothing_works: None
+) -> None:
+    with pytest.raises(ConfigError, match="isolation 'unshare' does not work here: unshare: "
+                                          "Operation not permitted"):
+        await run_python("pass", isolation="unshare")
+
+
+async def test_without_isolation_the_run_goes_ahead_and_says_so(
+    anyio_backend: str, nothing_works: None
+) -> None:
+    with pytest.warns(RuntimeWarning, match="not isolated"):
+        critique = await review("import sys\nprint(sys.stdin.read())")
+    assert critique.score == 1.0, critique.problems
+    assert "(note: not isolated: neither bubblewrap nor unshare works" in critique.suggestion
+    result = await run_python("print(1)")  # warned once only
+    assert result.ok and result.isolation == "none" and not result.network_isolated
 
 
 # --- in a process of its own: its stdin, its death ------------------------------------------
