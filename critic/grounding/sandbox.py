@@ -60,7 +60,9 @@ Limit = Literal["wall_time", "cpu_time", "memory", "file_size", "processes", "ou
 
 # Unnamed uids, one per run; far above the ranges distributions hand out.
 _UID_BASE, _UID_SPAN = 3_000_000_000, 1_000_000
-_WORKDIR_PREFIX = "critic-sandbox-"
+# "flock-": made by code that locks its directories, so only those are ever
+# taken for abandoned (an older critic's directory in use is not locked).
+_WORKDIR_PREFIX = "critic-sandbox-flock-"
 _MB = 1024 * 1024
 
 

@@ -561,10 +561,10 @@ def test_killing_the_parent_kills_the_sandbox(isolation: str, scratch: Path, tok
 
 
 def test_only_abandoned_workdirs_are_removed(tmp_path: Path) -> None:
-    abandoned = tmp_path / "critic-sandbox-abandoned"
-    held = tmp_path / "critic-sandbox-held"
-    other = tmp_path / "critic-something-else"
-    for folder in (abandoned, held, other):
+    abandoned = tmp_path / "critic-sandbox-flock-abandoned"
+    held = tmp_path / "critic-sandbox-flock-held"
+    unlocking = tmp_path / "critic-sandbox-made-by-a-critic-that-does-not-lock"
+    for folder in (abandoned, held, unlocking):
         folder.mkdir()
         (folder / "file").write_text("x")
     fd = os.open(held, os.O_RDONLY | os.O_DIRECTORY)
@@ -572,7 +572,7 @@ def test_only_abandoned_workdirs_are_removed(tmp_path: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX)
         _remove_abandoned(tmp_path)
         assert not abandoned.exists()
-        assert (held / "file").exists() and (other / "file").exists()
+        assert (held / "file").exists() and (unlocking / "file").exists()
     finally:
         os.close(fd)
 
