@@ -1,7 +1,8 @@
 """The sandbox's first process: builds the unshare world, sets limits, runs the program.
 
 Its text runs as ``python -I -S -c`` (standard library only) with one
-argument (its settings, marshalled), inside the namespaces bubblewrap or ``unshare`` made, as PID 1.
+argument, its settings (marshalled), as PID 1 of the namespaces bubblewrap or
+``unshare`` made.
 
 With ``unshare`` it first builds the filesystem view bubblewrap would: a
 read-only tmpfs root holding read-only binds of ``/usr``, ``/etc`` and the
