@@ -232,8 +232,13 @@ def _write_errors(path: Path, invalid: tuple[InvalidLine, ...]) -> None:
 
 
 async def _until_signal(work: Callable[[], Awaitable[None]]) -> bool:
-    """Run ``work``; SIGINT or SIGTERM cancels it. True when a signal stopped it."""
+    """Run ``work``; SIGINT or SIGTERM cancels it. True when a signal stopped it.
+
+    An error ``work`` raises is raised as itself, not inside an exception group,
+    so the CLI can print it on one line.
+    """
     stopped = False
+    failure: Exception | None = None
     async with anyio.create_task_group() as tg:
 
         async def watch() -> None:
@@ -245,6 +250,11 @@ async def _until_signal(work: Callable[[], Awaitable[None]]) -> bool:
                     return
 
         tg.start_soon(watch)
-        await work()
+        try:
+            await work()
+        except Exception as exc:
+            failure = exc
         tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return stopped
