@@ -27,7 +27,7 @@ def env_with(site: Path | None = None) -> dict[str, str]:
 
 
 def critic(*args: str, env: dict[str, str] | None = None,
-           timeout: float = 120) -> subprocess.CompletedProcess[str]:
+           timeout: float = 50) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "critic.cli", *args], capture_output=True,
                           text=True, timeout=timeout, env=env or env_with())
 
@@ -47,7 +47,7 @@ def start_and_wait(args: list[str], env: dict[str, str], out: Path,
     """
     process = subprocess.Popen([sys.executable, "-m", "critic.cli", *args], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 50
     while time.monotonic() < deadline:
         if out.exists() and out.read_bytes().count(b"\n") >= lines:
             return process
@@ -56,7 +56,7 @@ def start_and_wait(args: list[str], env: dict[str, str], out: Path,
         time.sleep(0.01)
     process.kill()
     process.communicate()
-    raise AssertionError(f"critic score wrote fewer than {lines} lines in 120 s")
+    raise AssertionError(f"critic score wrote fewer than {lines} lines in 50 s")
 
 
 def assert_every_id_once(out: Path, n: int) -> None:
@@ -116,7 +116,7 @@ def test_sigterm_stops_cleanly(tmp_path: Path, slow_env: dict[str, str]) -> None
     # 20 results, then 8 records in flight that never finish on their own.
     process = start_and_wait(args, holding(slow_env, held), out, lines=held)
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert out.read_bytes().endswith(b"\n")
@@ -145,7 +145,7 @@ def test_a_second_run_on_a_locked_output_is_refused_at_once(
         assert first.poll() is None  # the refusal did not disturb the run holding the lock
     finally:
         first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=60)
+        first.communicate(timeout=30)
     assert first.returncode == 130
     resumed = critic(*args, "-o", str(out), "--resume", env=slow_env)
     assert resumed.returncode == 0, resumed.stderr
@@ -330,7 +330,7 @@ def test_llm_role_on_smollm2(tmp_path: Path, model_path: Path) -> None:
     out, cache = tmp_path / "out.jsonl", tmp_path / "cache.sqlite"
     args = ["score", str(source), "--role", "quick-correctness", "--roles-dir", str(roles),
             "--concurrency", "2", "--cache", str(cache)]
-    result = critic(*args, "-o", str(out), "--summary", "--json", timeout=300)
+    result = critic(*args, "-o", str(out), "--summary", "--json")
     assert result.returncode == 0, result.stderr
     results = {r.id: r for r in read_results(out)}
     assert set(results) == {"good", "bad"}
@@ -345,7 +345,7 @@ def test_llm_role_on_smollm2(tmp_path: Path, model_path: Path) -> None:
     assert summary["roles"]["quick-correctness"]["scored"] == 2
     assert summary["judge_vs_target"]["n"] == 2
     # Scored again from the response cache alone: the same critiques, no model call made.
-    replayed = critic(*args, "--offline", "-o", str(tmp_path / "again.jsonl"), timeout=120)
+    replayed = critic(*args, "--offline", "-o", str(tmp_path / "again.jsonl"))
     assert replayed.returncode == 0, replayed.stderr
     again = {r.id: r for r in read_results(tmp_path / "again.jsonl")}
     for key, r in results.items():
