@@ -55,6 +55,7 @@ class Scorer:
             session=record_id, topic=topic("score", "review", critic.name), sender="scorer",
             payload=request,
         )
+        start = anyio.current_time()
         reply = await critic_handler(critic)(envelope, record)
         assert isinstance(reply, Critique)
         if calls:  # the critique carries the cost of making it, as on the bus
@@ -62,6 +63,13 @@ class Scorer:
                 "usage": sum((c.usage for c in calls), Usage()),
                 "latency": sum(c.latency for c in calls),
             })
+        elif not reply.latency:  # no model: the work (e.g. running the code) is the review
+            reply = reply.model_copy(update={"latency": anyio.current_time() - start})
+        if reply.status == "ok" and reply.score is None:
+            # Unscored is a failure to score, whatever the critic called it; the judge and
+            # the output then agree that this role gave no score.
+            reply = reply.model_copy(update={"status": "error",
+                                             "error": reply.error or "the critic gave no score"})
         return reply, calls
 
     async def score(self, item: ScoreRecord) -> ScoreResult:
