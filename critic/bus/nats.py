@@ -112,7 +112,10 @@ def deadline_of(headers: dict[str, str] | None) -> float | None:
     value = (headers or {}).get(DEADLINE_HEADER)
     if value is None:
         return None
-    deadline = float(value)
+    try:
+        deadline = float(value)
+    except ValueError:
+        deadline = math.nan
     if not math.isfinite(deadline):
         raise ValueError(f"{DEADLINE_HEADER} is not a time: {value!r}")
     return deadline
@@ -125,7 +128,7 @@ def _reason(exc: Exception) -> str:
         first = errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         return f"{where}: {first['msg']}" if where else str(first["msg"])
-    return f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
 
 
 def durable_name(pattern: str, group: str) -> str:
@@ -211,7 +214,7 @@ class _WorkSubscription:
             envelope = ENVELOPE_ADAPTER.validate_json(msg.data)
             deadline = deadline_of(msg.headers)
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            await self._drop(msg, f"not a valid envelope ({_reason(exc)})")
+            await self._drop(msg, f"not valid work ({_reason(exc)})")
             return None
         if envelope.id in self._bus._replies:  # answered already: answer again
             reply = self._bus._replies[envelope.id]
