@@ -62,7 +62,7 @@ class BusCritic:
             ), timeout=self.reply_timeout)
         except NobodyServes as exc:
             raise NobodyServes(
-                f"no worker serves role {self.name!r} ({exc}); "
+                f"no worker serves role {self.name!r}: {exc}; "
                 f"start one with: critic worker --bus URL --role {self.name}"
             ) from exc
         except BusUnavailable as exc:

@@ -15,7 +15,7 @@ from critic.agents import Critic
 from critic.backends import ModelPool
 from critic.backends.options import ModelOptions
 from critic.bus.nats import check_bus_url, open_bus
-from critic.errors import ConfigError, TranscriptError
+from critic.errors import ConfigError, CriticError, TranscriptError
 from critic.kinds import CriticKinds
 from critic.llm_judge import build_judge
 from critic.messages import new_id
@@ -166,6 +166,7 @@ async def score_file(
 async def _until_signal(work: Callable[[], Awaitable[None]]) -> bool:
     """Run ``work``; SIGINT or SIGTERM cancels it. True when a signal stopped it."""
     stopped = False
+    error: CriticError | None = None
     async with anyio.create_task_group() as tg:
 
         async def watch() -> None:
@@ -177,6 +178,11 @@ async def _until_signal(work: Callable[[], Awaitable[None]]) -> bool:
                     return
 
         tg.start_soon(watch)
-        await work()
+        try:
+            await work()
+        except CriticError as exc:  # re-raised below plainly, not inside an exception group
+            error = exc
         tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
     return stopped
