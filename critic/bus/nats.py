@@ -60,6 +60,7 @@ Hardening (each point answers a failure seen in use):
   :class:`~critic.errors.BusUnavailable` (``None``: wait forever, as a
   long-running worker does).
 
+The taking side of a work subscription lives in :mod:`critic.bus.nats_work`.
 nats-py is asyncio-only: this bus refuses to start under trio.
 """
 
@@ -77,11 +78,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from critic.bus.base import inbox, topic_matches
+from critic.bus.nats_work import (
+    DEADLINE_HEADER,
+    LIVE_PREFIX,
+    WORK_PREFIX,
+    WorkSubscription,
+    first_problem,
+)
 from critic.errors import BusError, BusUnavailable, ConfigError, NobodyServes
 from critic.messages import ENVELOPE_ADAPTER, Envelope
 
@@ -89,14 +96,8 @@ log = logging.getLogger(__name__)
 
 #: JetStream stream holding work messages until a consumer acks them.
 STREAM = "CRITIC_WORK"
-#: Prefix of the JetStream copy of a work topic.
-WORK_PREFIX = "work."
 #: Subjects the stream captures (work topics under the prefix).
 WORK_SUBJECTS = ("work.critic.*.review.>", "work.critic.*.score.>")
-#: Prefix of the presence pings: ``live.<pattern>`` (workers), ``live.<inbox>`` (requesters).
-LIVE_PREFIX = "live."
-#: Header of a work message: the Unix time at which its requester gives up.
-DEADLINE_HEADER = "Critic-Deadline"
 #: How many handled envelope ids a bus remembers to skip redeliveries.
 _SEEN = 10_000
 
@@ -105,30 +106,6 @@ def is_work(pattern: str) -> bool:
     """Whether ``pattern`` lies inside the durable work subjects."""
     parts = pattern.split(".")
     return len(parts) >= 4 and parts[0] == "critic" and parts[2] in ("review", "score")
-
-
-def deadline_of(headers: dict[str, str] | None) -> float | None:
-    """The ``Critic-Deadline`` of a work message (None: none); ValueError if it is garbage."""
-    value = (headers or {}).get(DEADLINE_HEADER)
-    if value is None:
-        return None
-    try:
-        deadline = float(value)
-    except ValueError:
-        deadline = math.nan
-    if not math.isfinite(deadline):
-        raise ValueError(f"{DEADLINE_HEADER} is not a time: {value!r}")
-    return deadline
-
-
-def _reason(exc: Exception) -> str:
-    """One line for a log: the first problem of a validation error."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return f"{where}: {first['msg']}" if where else str(first["msg"])
-    return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
 
 
 def durable_name(pattern: str, group: str) -> str:
@@ -148,109 +125,6 @@ class _CoreSubscription:
     async def __aiter__(self) -> AsyncIterator[Envelope]:
         async for envelope in self._receive:
             yield envelope
-
-
-class _WorkSubscription:
-    """One member of a durable pull consumer; holds at most one unacked message."""
-
-    def __init__(self, bus: NatsBus, pull: Any, tg: TaskGroup) -> None:
-        self._bus = bus
-        self._pull = pull
-        self._tg = tg
-        self._held: Any = None
-        self._held_id: str | None = None
-        self._keepalive: anyio.CancelScope | None = None
-        self.closed = anyio.Event()
-
-    async def _settle(self, ack: bool) -> None:
-        msg, self._held = self._held, None
-        if ack and self._held_id is not None and self._held_id not in self._bus._replies:
-            self._bus._remember(self._held_id, None)
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            self._keepalive = None
-        if msg is None:
-            return
-        with contextlib.suppress(Exception):  # a lost ack only means a redelivery
-            if ack:
-                await msg.ack()
-            else:
-                await msg.nak()
-
-    async def _keep_alive(self, msg: Any, scope: anyio.CancelScope) -> None:
-        with scope:
-            while True:
-                await anyio.sleep(self._bus.ack_wait / 3)
-                with contextlib.suppress(Exception):
-                    await msg.in_progress()
-
-    async def receive(self) -> Envelope:
-        import nats.errors
-
-        await self._settle(ack=True)  # the consumer is back: the previous one is done
-        while not self.closed.is_set():
-            try:
-                msgs = await self._pull.fetch(1, timeout=self._bus.poll)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except Exception:  # server away: the client reconnects, poll again
-                if self.closed.is_set() or self._bus._closed:
-                    break
-                await anyio.sleep(self._bus.poll / 4)
-                continue
-            for msg in msgs:
-                try:
-                    envelope = await self._admit(msg)
-                except Exception as exc:  # a worker must never die of a message
-                    await self._drop(msg, _reason(exc))
-                    continue
-                if envelope is not None:
-                    return envelope
-        raise anyio.EndOfStream
-
-    async def _admit(self, msg: Any) -> Envelope | None:
-        """The envelope of ``msg`` if it is work to do now; None when it was settled here."""
-        try:
-            envelope = ENVELOPE_ADAPTER.validate_json(msg.data)
-            deadline = deadline_of(msg.headers)
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            await self._drop(msg, f"not valid work ({_reason(exc)})")
-            return None
-        if envelope.id in self._bus._replies:  # answered already: answer again
-            reply = self._bus._replies[envelope.id]
-            with contextlib.suppress(Exception):
-                if reply is not None:
-                    await self._bus._nc.publish(reply.topic, ENVELOPE_ADAPTER.dump_json(reply))
-                await msg.ack()
-            return None
-        if deadline is not None and time.time() > deadline:
-            late = time.time() - deadline
-            await self._drop(msg, f"envelope {envelope.id} expired {late:.1f} s ago (its request gave up)")
-            return None
-        if envelope.reply_to and await self._bus._answered(LIVE_PREFIX + envelope.reply_to) is False:
-            await self._drop(msg, f"nobody waits for the reply to envelope {envelope.id} any more")
-            return None
-        self._bus._taken[envelope.id] = None
-        self._held, self._held_id = msg, envelope.id
-        self._keepalive = anyio.CancelScope()
-        self._tg.start_soon(self._keep_alive, msg, self._keepalive)
-        return envelope
-
-    async def _drop(self, msg: Any, reason: str) -> None:
-        subject = str(getattr(msg, "subject", "?")).removeprefix(WORK_PREFIX)
-        log.warning("dropped work on %s: %s; terminated, not redelivered", subject, reason)
-        with contextlib.suppress(Exception):  # a lost term only means one more drop later
-            await msg.term()
-
-    async def __aiter__(self) -> AsyncIterator[Envelope]:
-        while True:
-            try:
-                yield await self.receive()
-            except anyio.EndOfStream:
-                return
-
-    async def release(self) -> None:
-        await self._settle(ack=False)
 
 
 class NatsBus:
@@ -276,7 +150,7 @@ class NatsBus:
         self.presence_grace = presence_grace
         self._closed = False
         self._sends: set[MemoryObjectSendStream[Envelope]] = set()
-        self._work: set[_WorkSubscription] = set()
+        self._work: set[WorkSubscription] = set()
         # Work taken by this bus's subscriptions, and the reply (None: none) to each
         # finished one, so a redelivery is answered again instead of done again.
         self._taken: dict[str, None] = {}
@@ -391,6 +265,10 @@ class NatsBus:
                 with attempt:
                     return await call()
         except Exception as exc:
+            if not self._nc.is_connected:
+                raise BusUnavailable(
+                    f"the NATS server at {self.url} is unreachable: {what} failed for {limit:g} s"
+                ) from exc
             raise BusUnavailable(
                 f"{what} on {self.url} failed: {type(exc).__name__}: {exc}"
             ) from exc
@@ -465,7 +343,7 @@ class NatsBus:
                 envelope = ENVELOPE_ADAPTER.validate_json(msg.data)
             except ValueError as exc:  # a subscriber must not die of a message either
                 log.warning("dropped a message on %s: not a valid envelope (%s)",
-                            msg.subject, _reason(exc))
+                            msg.subject, first_problem(exc))
                 return
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await send.send(envelope)
@@ -482,7 +360,7 @@ class NatsBus:
                 await sub.unsubscribe()
 
     @asynccontextmanager
-    async def _subscribe_work(self, pattern: str, group: str) -> AsyncIterator[_WorkSubscription]:
+    async def _subscribe_work(self, pattern: str, group: str) -> AsyncIterator[WorkSubscription]:
         from nats.js.api import AckPolicy, ConsumerConfig
 
         name = durable_name(pattern, group)
@@ -505,7 +383,7 @@ class NatsBus:
         live = await self._nc.subscribe(LIVE_PREFIX + pattern, queue=group, cb=present)
         await self._nc.flush()
         async with anyio.create_task_group() as tg:
-            sub = _WorkSubscription(self, pull, tg)
+            sub = WorkSubscription(self, pull, tg)
             self._work.add(sub)
             try:
                 yield sub
@@ -539,7 +417,7 @@ class NatsBus:
                     replies.append(ENVELOPE_ADAPTER.validate_json(msg.data))
                 except ValueError as exc:
                     log.warning("ignored a reply on %s: not a valid envelope (%s)",
-                                reply_to, _reason(exc))
+                                reply_to, first_problem(exc))
                     return
             got.set()
 
