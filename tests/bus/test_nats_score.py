@@ -37,13 +37,13 @@ def server(tmp_path: Path) -> Iterator[NatsServer]:
         yield s
 
 
-def slow_role(tmp_path: Path) -> Path:
+def slow_role(tmp_path: Path, timeout: float = 20) -> Path:
     """The coordinator only needs the role's name, weight and timeout: the worker reviews."""
     folder = tmp_path / "roles"
     folder.mkdir()
     (folder / "slow.toml").write_text(
         'name = "slow"\ndescription = "Served by tests/bus/nats_worker.py."\n'
-        'prompt = "slow.j2"\nscale = [0, 4]\ntimeout = 20\n')
+        f'prompt = "slow.j2"\nscale = [0, 4]\ntimeout = {timeout}\n')
     (folder / "slow.j2").write_text("Task: {{ task }}\nAnswer: {{ draft }}\n")
     return folder
 
@@ -105,10 +105,11 @@ def test_score_rejects_a_bad_bus_url(tmp_path: Path) -> None:
     assert "--bus: expected nats://HOST:PORT" in result.stderr
 
 
-def score_args(tmp_path: Path, server: NatsServer, n: int) -> list[str]:
+def score_args(tmp_path: Path, server: NatsServer, n: int, timeout: float = 20) -> list[str]:
     out = tmp_path / "scores.jsonl"
     return ["score", str(records(tmp_path, n)), "-o", str(out), "--role", "slow",
-            "--roles-dir", str(slow_role(tmp_path)), "--bus", server.url, "--concurrency", "4"]
+            "--roles-dir", str(slow_role(tmp_path, timeout)), "--bus", server.url,
+            "--concurrency", "4"]
 
 
 def failed_with(result: subprocess.CompletedProcess[str] | tuple[int, str], message: str) -> None:
@@ -213,3 +214,16 @@ def test_score_stops_when_the_server_is_gone_for_good_and_resume_finishes(
     each_once_and_ok(out, 12)
     # The dead job's reviews were not run for nobody: the new worker dropped them.
     assert worker.dropped(), worker.lines()
+
+
+def test_score_stops_when_a_live_worker_never_replies(server: NatsServer, tmp_path: Path) -> None:
+    # The worker is connected (presence says so) but never finishes: after the role's
+    # timeout (1 s) plus the 10 s grace that is a failure of the infrastructure, not a
+    # `timeout` critique to write down.
+    stuck = Worker(server, tmp_path / "stuck.log", delay=0, ack_wait=30, gated=True)
+    try:
+        result = critic(*score_args(tmp_path, server, 3, timeout=1), timeout=120)
+    finally:
+        stuck.stop()
+    failed_with(result, "role 'slow': no reply from a worker within 11 s")
+    assert read_results(tmp_path / "scores.jsonl") == []
