@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -265,8 +265,8 @@ async def test_two_workers_share_200_requests_each_answered_once(
     assert sorted(taken[0] + taken[1], key=int) == [str(n) for n in range(200)]  # none twice
 
 
-async def consumer_settled(server: NatsServer, pattern: str) -> Any:
-    """The worker consumer's info once nothing is waiting for an ack (observed, not timed)."""
+async def consumer_when(server: NatsServer, pattern: str, ready: Callable[[Any], bool]) -> Any:
+    """The worker consumer's info once ``ready(info)`` holds (observed state, not timed)."""
     import nats
 
     nc = await nats.connect(server.url)
@@ -274,11 +274,17 @@ async def consumer_settled(server: NatsServer, pattern: str) -> Any:
         js = nc.jetstream()
         while True:
             info = await js.consumer_info(STREAM, durable_name(pattern, WORKER_GROUP))
-            if info.num_ack_pending == 0 and info.num_pending == 0:
+            if ready(info):
                 return info
             await anyio.sleep(0.05)
     finally:
         await nc.close()
+
+
+async def consumer_settled(server: NatsServer, pattern: str) -> Any:
+    """The consumer's info once nothing is waiting to be delivered or acked."""
+    return await consumer_when(
+        server, pattern, lambda info: info.num_ack_pending == 0 and info.num_pending == 0)
 
 
 async def publish_raw(server: NatsServer, subject: str, data: bytes,
@@ -350,9 +356,10 @@ async def test_work_whose_requester_is_gone_is_dropped_not_run(
         await anyio.to_thread.run_sync(busy.wait_for, "got 0")
         async with anyio.create_task_group() as asking:  # no timeout, so no deadline either
             asking.start_soon(bus.request, orphan)
-            await until_answered(server, LIVE_PREFIX + inbox(orphan), True)
+            # Stored and waiting behind s0 (which the busy worker holds unacked):
+            await consumer_when(server, "critic.*.review.slow", lambda info: info.num_pending == 1)
             asking.cancel_scope.cancel()  # the requester gives up (as a killed job would)
-        await until_answered(server, LIVE_PREFIX + inbox(orphan), False)
+        await until_nobody_answers(server, LIVE_PREFIX + inbox(orphan))
         fresh = await Worker.start(server, tmp_path / "fresh.log", delay=0, ack_wait=3600)
         workers.append(fresh)
         await anyio.to_thread.run_sync(fresh.wait_for, "dropped work")
@@ -362,8 +369,8 @@ async def test_work_whose_requester_is_gone_is_dropped_not_run(
     assert "1" not in fresh.got() + busy.got(), "nobody ran the orphaned review"
 
 
-async def until_answered(server: NatsServer, subject: str, answered: bool) -> None:
-    """Wait until a ping on ``subject`` is answered (or gets no-responders): observed state."""
+async def until_nobody_answers(server: NatsServer, subject: str) -> None:
+    """Wait until a ping on ``subject`` gets the no-responders status: observed state."""
     import nats
     import nats.errors
 
@@ -372,11 +379,10 @@ async def until_answered(server: NatsServer, subject: str, answered: bool) -> No
         while True:
             try:
                 await nc.request(subject, b"", timeout=5)
-                if answered:
-                    return
             except nats.errors.NoRespondersError:
-                if not answered:
-                    return
+                return
+            except nats.errors.TimeoutError:
+                pass  # a subscription the server still has but its client already dropped
             await anyio.sleep(0.05)
     finally:
         await nc.close()
