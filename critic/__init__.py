@@ -34,10 +34,12 @@ from critic.debate_runner import DebateConfig, run_debate
 from critic.debaters import Debater, LLMDebater
 from critic.errors import (
     BusError,
+    BusUnavailable,
     ConfigError,
     CriticError,
     MalformedOutput,
     ModelError,
+    NobodyServes,
     SuiteError,
     TranscriptError,
 )
@@ -109,6 +111,7 @@ __all__ = [
     "Bus",
     "BusCritic",
     "BusError",
+    "BusUnavailable",
     "CacheMiss",
     "CachedModel",
     "ChatMessage",
@@ -152,6 +155,7 @@ __all__ = [
     "ModelError",
     "ModelOptions",
     "NatsBus",
+    "NobodyServes",
     "NumberAnswer",
     "OpenAIModel",
     "OptionAnswer",

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from critic.backends.base import Backend, GenerationParams
 from critic.bus.base import Bus
-from critic.errors import CriticError
+from critic.errors import BusUnavailable, CriticError
 from critic.messages import (
     ChatMessage,
     Critique,
@@ -259,7 +259,12 @@ async def serve(
 
 
 def critic_handler(critic: Critic) -> Handler:
-    """Bus handler of a critic: never raises; a failure becomes an ``error`` critique."""
+    """Bus handler of a critic: a failure becomes an ``error`` critique.
+
+    It raises only :class:`~critic.errors.BusUnavailable` (a critic served
+    elsewhere that could not be reached): no review happened, so there is no
+    critique to record, and the caller decides (``critic score`` stops).
+    """
 
     async def handle(request: Envelope, record: Recorder) -> Payload:
         payload = request.payload
@@ -269,6 +274,8 @@ def critic_handler(critic: Critic) -> Handler:
         try:
             with anyio.move_on_after(critic.timeout) as scope:
                 return await critic.review(payload, record)
+        except BusUnavailable:  # the work was not done at all: not the critic's verdict
+            raise
         except Exception as exc:  # a critic must never take the session down
             return failed_critique(
                 critic.name, round, "error", f"{type(exc).__name__}: {exc}", critic.weight

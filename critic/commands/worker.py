@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +28,10 @@ def worker(
         help="Seconds before work held by a dead worker is redelivered.")] = 30.0,
 ) -> None:
     """Serve critic roles to every session on the bus until SIGTERM (Ctrl-C)."""
+
+    # Dropped messages (malformed, expired, nobody waiting) are logged: an operator sees them.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def ready() -> None:
         print(f"worker ready: {', '.join(role)} on {bus}", file=sys.stderr, flush=True)

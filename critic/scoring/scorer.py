@@ -85,9 +85,18 @@ class Scorer:
         if len(self.critics) == 1:  # no task group to pay for (a sixth of a record's cost)
             await one(self.critics[0])
         else:
-            async with anyio.create_task_group() as tg:
-                for critic in self.critics:
-                    tg.start_soon(one, critic)
+            try:
+                async with anyio.create_task_group() as tg:
+                    for critic in self.critics:
+                        tg.start_soon(one, critic)
+            except ExceptionGroup as group:  # e.g. BusUnavailable: raised plainly, as with one
+                matched, rest = group.split(CriticError)
+                if matched is None or rest is not None:
+                    raise
+                first: BaseException = matched
+                while isinstance(first, BaseExceptionGroup):
+                    first = first.exceptions[0]
+                raise first from None
         ordered = tuple(critiques[c.name] for c in self.critics)
         judge_calls: list[ModelCall] = []
 
