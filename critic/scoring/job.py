@@ -24,7 +24,7 @@ from critic.agents import Critic
 from critic.backends import ModelPool
 from critic.backends.options import ModelOptions
 from critic.bus.nats import check_bus_url, open_bus
-from critic.errors import ConfigError, CriticError, TranscriptError
+from critic.errors import ConfigError, TranscriptError
 from critic.kinds import CriticKinds
 from critic.llm_judge import build_judge
 from critic.messages import new_id
