@@ -10,6 +10,11 @@ valid critique JSON; ``GET /v1/models`` answers at once (health check).
 It binds 127.0.0.1 on a free port and prints that port as its first stdout
 line, so the caller never races for a port. It also reports the highest number
 of requests it ever had in flight at ``GET /stats``.
+
+For tests, ``--hold N`` makes structured requests (those with a
+``response_format``: the critiques) wait until N of them are in flight at once;
+then every request goes through. A test then sees the client's concurrency
+however slow the machine is, instead of hoping requests overlap in time.
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ CRITIQUE = json.dumps({"problems": ["No check for negative n."],
                        "suggestion": "Raise ValueError when n < 0.", "score": 7})
 
 
-def app(latency: float, concurrency: int) -> Starlette:
+def app(latency: float, concurrency: int, hold: int = 0) -> Starlette:
     slots = anyio.Semaphore(concurrency)
     stats = {"in_flight": 0, "max_in_flight": 0, "requests": 0}
+    held = {"now": 0}
+    gathered = anyio.Event()
 
     async def completions(request: Request) -> JSONResponse:
         body = await request.json()
@@ -42,6 +49,11 @@ def app(latency: float, concurrency: int) -> Starlette:
             stats["requests"] += 1
             stats["max_in_flight"] = max(stats["max_in_flight"], stats["in_flight"])
             try:
+                if hold and "response_format" in body:
+                    held["now"] += 1
+                    if held["now"] >= hold:
+                        gathered.set()
+                    await gathered.wait()
                 await anyio.sleep(latency)
             finally:
                 stats["in_flight"] -= 1
@@ -70,12 +82,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--hold", type=int, default=0,
+                        help="answer no structured request until this many are in flight")
     args = parser.parse_args()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     print(sock.getsockname()[1], flush=True)
-    config = uvicorn.Config(app(args.latency, args.concurrency), log_level="warning",
+    config = uvicorn.Config(app(args.latency, args.concurrency, args.hold), log_level="warning",
                             access_log=False, backlog=256)
     server = uvicorn.Server(config)
     try:

@@ -8,6 +8,7 @@ A transcript's header records the config that made it, and reads back into it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Self
 
@@ -22,12 +23,20 @@ from critic.judges.rules import ThresholdJudge
 
 
 def cli_message(exc: ValidationError) -> str:
-    """The first problem of a config as one line, naming its flag (``--max-rounds: ...``)."""
+    """The first problem of a config as one line, naming its flag (``--max-rounds: ...``).
+
+    A check across fields that names one field first (``errors: only with ...``)
+    is shown as that field's flag too.
+    """
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"])
     msg = str(err["msg"]).removeprefix("Value error, ")
-    return f"--{field.replace('_', '-')}: {msg}" if field else msg
-
+    if not field:
+        named = re.match(r"^([a-z_]+): (.*)$", msg, re.S)
+        if named is None:
+            return msg
+        field, msg = named.groups()
+    return f"--{field.replace('_', '-')}: {msg}"
 
 
 class Settings(BaseModel):

@@ -14,6 +14,8 @@ file, field or line at fault; the CLI prints it on one line and exits with 2.
     │   ├── RetriesExhausted   every attempt of an HTTP call failed transiently
     │   └── CacheMiss          an offline call whose answer is not in the cache
     ├── BusError           a bus that cannot be reached or has nobody serving a topic
+    │   └── BusUnavailable    the work was not done: server unreachable, no reply, nobody serving
+    │       └── NobodyServes     no subscriber (no worker) serves the topic
     └── StatisticsError    data a statistic cannot be computed from (also a ValueError)
 """
 
@@ -74,6 +76,15 @@ class CacheMiss(ModelError):
 
 class BusError(CriticError):
     """A bus that cannot be reached, or a request nobody answers."""
+
+
+class BusUnavailable(BusError):
+    """The bus could not get the work done: nothing was answered, so nothing may be
+    counted as done (``critic score`` stops and ``--resume`` scores the record again)."""
+
+
+class NobodyServes(BusUnavailable):
+    """A request to a topic that no subscriber (no worker) serves."""
 
 
 class StatisticsError(CriticError, ValueError):

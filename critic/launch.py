@@ -22,7 +22,7 @@ from pathlib import Path
 
 from critic.backends.pool import ModelPool
 from critic.bus.hosting import RemoteCritic
-from critic.bus.nats import open_bus
+from critic.bus.nats import RECONNECT_WINDOW, open_bus
 from critic.config import Settings
 from critic.protocols import Bus, Critic, CriticContext
 from critic.roles.kinds import MODEL_KINDS, CriticKinds, default_kinds
@@ -80,11 +80,16 @@ class Launch:
         local, models = build_critics(roles, self.pool, seed=self.settings.seed, kinds=self.kinds)
         return Critics(local, [], models)
 
-    async def open_bus(self, *, ack_wait: float = 30.0) -> Bus | None:
-        """The run's network bus (None: in-process), open until the block ends."""
+    async def open_bus(self, *, ack_wait: float = 30.0,
+                       reconnect_window: float | None = RECONNECT_WINDOW) -> Bus | None:
+        """The run's network bus (None: in-process), open until the block ends.
+
+        ``reconnect_window``: how long requests wait out a lost server before
+        failing (None: forever, as a worker does).
+        """
         if self.settings.bus is not None and self.bus is None:
-            self.bus = await self.stack.enter_async_context(
-                open_bus(self.settings.bus, ack_wait=ack_wait))
+            self.bus = await self.stack.enter_async_context(open_bus(
+                self.settings.bus, ack_wait=ack_wait, reconnect_window=reconnect_window))
         return self.bus
 
     def write_transcript(self, path: Path | None, header: TranscriptHeader, *,

@@ -4,20 +4,26 @@ Each line is flushed as it is written, so a crash loses at most the line being
 written; the reader reports a malformed line by number (a torn last line can be
 skipped with ``tolerate_torn_tail``). A transcript can be replayed, re-scored
 and reported on without any model.
+
+The reader opens regular files only and bounds each line
+(:data:`MAX_TRANSCRIPT_LINE_BYTES`), so ``/dev/zero``, a FIFO or a huge file
+with no newline is one clear error instead of a hang or unbounded memory.
 """
 
 from __future__ import annotations
 
+import os
 import platform
+import stat
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, BinaryIO, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from critic.backends.base import GenerationParams
 from critic.config import DebateConfig, RunConfig
@@ -28,6 +34,9 @@ from critic.roles.spec import RoleSpec
 
 #: 2: typed header (``format`` first; config, judge and roles as models).
 FORMAT_VERSION = 2
+
+#: Longest transcript line read (an envelope carries at most a long conversation).
+MAX_TRANSCRIPT_LINE_BYTES = 64 << 20
 
 
 def _version(dist: str) -> str | None:
@@ -95,6 +104,17 @@ class TranscriptHeader(BaseModel):
         return {**data, "format": FORMAT_VERSION, "config": config or None, "roles": roles,
                 "debaters": debaters}
 
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: int) -> int:
+        # A newer writer's file may mean something else field by field: refuse, do not guess.
+        if value != FORMAT_VERSION:
+            raise ValueError(
+                f"transcript format {value} is not supported (this critic reads format "
+                f"{FORMAT_VERSION})"
+            )
+        return value
+
 
 class TranscriptWriter:
     """Writes a transcript; fails at once if the path is not writable or holds one already."""
@@ -147,15 +167,42 @@ class Transcript:
         return [e.payload for e in self.envelopes if e.payload.kind == kind]
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Numbered lines of a text file, with a clear error if it cannot be read."""
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file; else a :class:`TranscriptError`.
+
+    Opened non-blocking so a FIFO with no writer is refused instead of waiting.
+    """
     try:
-        with Path(path).open(encoding="utf-8") as fh:
-            yield from enumerate(fh, start=1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise TranscriptError(f"cannot read {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise TranscriptError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise TranscriptError(f"cannot read {path}: not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def iter_lines(path: Path, max_bytes: int = MAX_TRANSCRIPT_LINE_BYTES) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines of a regular file, each at most ``max_bytes`` long (newline included).
+
+    Raises :class:`TranscriptError` naming the file (and the line, if one is too long).
+    """
+    with open_regular(path) as fh:
+        number = 0
+        while True:
+            try:
+                line = fh.readline(max_bytes + 1)
+            except OSError as exc:
+                raise TranscriptError(f"cannot read {path}: {exc.strerror}") from exc
+            if not line:
+                return
+            number += 1
+            if len(line) > max_bytes:
+                raise TranscriptError(f"{path}:{number}: line longer than {max_bytes} bytes")
+            yield number, line
 
 
 def read_transcript(path: Path, *, tolerate_torn_tail: bool = False) -> Transcript:
@@ -180,7 +227,7 @@ def read_transcript(path: Path, *, tolerate_torn_tail: bool = False) -> Transcri
         try:
             envelopes.append(ENVELOPE_ADAPTER.validate_json(line))
         except ValidationError as exc:
-            if tolerate_torn_tail and number == lines[-1][0] and not line.endswith("\n"):
+            if tolerate_torn_tail and number == lines[-1][0] and not line.endswith(b"\n"):
                 break
             raise TranscriptError(f"{path}:{number}: invalid envelope ({_first(exc)})") from exc
     return Transcript(Path(path), header, tuple(envelopes))
@@ -189,4 +236,5 @@ def read_transcript(path: Path, *, tolerate_torn_tail: bool = False) -> Transcri
 def _first(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else err["msg"]
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message

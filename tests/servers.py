@@ -106,11 +106,12 @@ class StubServer:
 
     @classmethod
     @contextmanager
-    def running(cls, latency: float = 0.2, concurrency: int = 8) -> Iterator[StubServer]:
+    def running(cls, latency: float = 0.2, concurrency: int = 8,
+                hold: int = 0) -> Iterator[StubServer]:
         script = Path(__file__).parents[1] / "benchmarks" / "_latency_server.py"
         process = subprocess.Popen(
             [sys.executable, str(script), "--latency", str(latency),
-             "--concurrency", str(concurrency)],
+             "--concurrency", str(concurrency), "--hold", str(hold)],
             stdout=subprocess.PIPE, text=True,
         )
         try:

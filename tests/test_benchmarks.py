@@ -33,6 +33,7 @@ def test_every_benchmark_is_classified() -> None:
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
+@pytest.mark.timeout(300)  # with CRITIC_BENCH_SMOKE=all a model-bound --quick run takes 20-60 s
 def test_quick_run_reports_one_json_line(name: str, tmp_path: Path) -> None:
     if name in MODEL_BOUND and os.environ.get("CRITIC_BENCH_SMOKE") != "all":
         pytest.skip(f"{name} runs the model for 20-60 s even with --quick; "

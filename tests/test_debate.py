@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,10 +22,12 @@ from critic import (
     TranscriptWriter,
     read_transcript,
 )
+from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.backends.scripted import Reply
 from critic.errors import ConfigError, ModelError
-from critic.messages import Answer, DebateOutcome, DebateRequest, DebateRound
+from critic.messages import Answer, ChatMessage, DebateOutcome, DebateRequest, DebateRound
 from critic.prompts import PromptLibrary, PromptTemplate
+from critic.protocols import Backend
 from critic.testing import ScriptedModel
 
 pytestmark = pytest.mark.anyio
@@ -258,9 +261,8 @@ async def test_llm_judge_picks_an_answer_and_falls_back_to_the_vote() -> None:
 async def test_a_debater_that_hangs_times_out_and_is_excluded() -> None:
     d, _ = debate({
         "debater-1": ["Answer: 156"], "debater-2": ["Answer: 156"], "debater-3": ["Answer: 1"],
-    }, rounds=1, delays={"debater-3": 30.0}, timeout=0.3)
-    with anyio.fail_after(10):
-        outcome = await d.run()
+    }, rounds=1, delays={"debater-3": math.inf}, timeout=0.3)
+    outcome = await d.run()  # a hang here fails on the per-test timeout
     assert set(outcome.failed) == {"debater-3"}
     assert outcome.stop == "converged" and outcome.answer == "156"
 
@@ -303,13 +305,43 @@ async def test_critic_replay_renders_a_debate_transcript(
     assert "excluded debater-3: ModelError: boom" in shown
 
 
+class Rendezvous:
+    """Backends that answer only once all ``n`` of them have been called.
+
+    Debaters asked one after another would wait for each other until their
+    timeout and be excluded; asked concurrently, all answer. No clock decides.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.arrived = 0
+        self.all_here = anyio.Event()
+
+    def wrap(self, backend: Backend) -> Backend:
+        meeting = self
+
+        class Waiting:
+            name = backend.name
+
+            async def complete(self, messages: Sequence[ChatMessage], params: GenerationParams,
+                               schema: JsonSchema | None = None) -> Completion:
+                meeting.arrived += 1
+                if meeting.arrived == meeting.n:
+                    meeting.all_here.set()
+                await meeting.all_here.wait()
+                return await backend.complete(messages, params, schema)
+
+        return Waiting()
+
+
 async def test_the_debaters_of_a_round_answer_concurrently() -> None:
-    d, _ = debate({f"debater-{i}": ["Answer: 156"] for i in (1, 2, 3)}, rounds=1,
-                  delays={f"debater-{i}": 0.5 for i in (1, 2, 3)})
-    start = anyio.current_time()
+    d, _ = debate({f"debater-{i}": ["Answer: 156"] for i in (1, 2, 3)}, rounds=1, timeout=60)
+    meeting = Rendezvous(3)
+    for debater in d.debaters:
+        assert isinstance(debater, LLMDebater)
+        debater.backend = meeting.wrap(debater.backend)
     outcome = await d.run()
-    assert outcome.answer == "156"
-    assert anyio.current_time() - start < 1.2  # one after another would take 1.5 s
+    assert outcome.failed == {} and outcome.answer == "156"
 
 
 def test_debater_settings_come_from_the_role_only_where_it_sets_them() -> None:

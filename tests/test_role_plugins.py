@@ -28,6 +28,15 @@ def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     sys.modules.pop(PACKAGE, None)
 
 
+def ours() -> list[EntryPoint]:
+    """The test distribution's entry points, found the way installed ones are.
+
+    Whatever else the environment has installed (a user's own critic plugins) is
+    left out, so these tests pass wherever they run.
+    """
+    return [e for e in installed_entry_points() if e.dist is not None and e.dist.name == DIST]
+
+
 def write_role(folder: Path, name: str, description: str, *, file: str | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{file or name}.toml").write_text(
@@ -70,9 +79,9 @@ def test_duplicate_name_in_one_folder_names_both_files(tmp_path: Path) -> None:
 
 
 def test_installed_distribution_provides_class_and_folder_roles(plugin_site: Path) -> None:
-    assert [(e.name, e.dist.name if e.dist else None) for e in installed_entry_points()] == [
+    assert [(e.name, e.dist.name if e.dist else None) for e in ours()] == [
         ("pack", DIST), ("shout", DIST)]
-    roles = RoleRegistry().load()
+    roles = RoleRegistry(entry_points=ours).load()
     shout = roles["shout"]
     assert shout.source == f"entrypoint:{DIST}:shout"
     assert shout.spec.kind == "plugin" and shout.plugin is not None
@@ -87,7 +96,7 @@ def test_installed_distribution_provides_class_and_folder_roles(plugin_site: Pat
 
 @pytest.mark.anyio
 async def test_plugin_class_is_built_through_the_kinds(plugin_site: Path) -> None:
-    role = RoleRegistry().get("shout")
+    role = RoleRegistry(entry_points=ours).get("shout")
     critic = default_kinds().build(role, CriticContext(ModelPool("unused.gguf"), seed=0))
     assert isinstance(critic, Critic) and critic.name == "shout"
     calls: list[ModelCall] = []
@@ -103,7 +112,7 @@ async def test_plugin_class_is_built_through_the_kinds(plugin_site: Path) -> Non
 
 
 def test_plugin_folder_role_renders_its_own_template(plugin_site: Path) -> None:
-    role = RoleRegistry().get("terse")
+    role = RoleRegistry(entry_points=ours).get("terse")
     critic = LLMCritic(role, ScriptedModel().backend("terse"))
     messages = critic.messages(
         ReviewRequest(task=Task(prompt="the task"), draft=Draft(round=1, text="the draft"),
@@ -120,7 +129,7 @@ def test_two_entry_points_defining_one_name_is_an_error(
     monkeypatch.syspath_prepend(str(site))
     try:
         with pytest.raises(ConfigError, match="role 'clarity' is defined twice") as info:
-            RoleRegistry().load()
+            RoleRegistry(entry_points=ours).load()
     finally:
         sys.modules.pop(PACKAGE, None)
     message = str(info.value)
@@ -146,7 +155,7 @@ def test_broken_entry_points_are_one_clear_error(
     monkeypatch.syspath_prepend(str(site))
     try:
         with pytest.raises(ConfigError) as info:
-            RoleRegistry().load()
+            RoleRegistry(entry_points=ours).load()
     finally:
         sys.modules.pop(PACKAGE, None)
     assert f"entry point 'broken' = '{value}' ({DIST})" in str(info.value)

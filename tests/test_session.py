@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import anyio
 import pytest
 
 from critic import (
@@ -144,10 +144,9 @@ async def test_critic_that_raises_is_unscored_and_session_goes_on() -> None:
 async def test_critic_that_times_out_is_unscored() -> None:
     s, _ = session(
         {"generator": ["d1"], "correctness": [critique(10)], "clarity": [critique(10)]},
-        delays={"clarity": 30.0}, timeout=0.3,
+        delays={"clarity": math.inf}, timeout=0.3,
     )
-    with anyio.fail_after(10):
-        outcome = await s.run()
+    outcome = await s.run()  # a hang here fails on the per-test timeout
     verdict = outcome.verdicts[0]
     assert verdict.critiques_failed == 1 and set(verdict.scores) == {"correctness"}
 

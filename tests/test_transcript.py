@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from critic.errors import TranscriptError
 from critic.messages import Draft, Envelope
-from critic.transcript import TranscriptHeader, TranscriptWriter, read_transcript
+from critic.transcript import TranscriptHeader, TranscriptWriter, iter_lines, read_transcript
 
 
 def write(path: Path, n: int) -> list[Envelope]:
@@ -98,3 +100,39 @@ def test_a_format_1_header_is_migrated(tmp_path: Path) -> None:
     assert header.format == 2 and header.config is not None and header.judge is not None
     assert header.judge.rules is not None and header.judge.rules.accept_at == 0.5
     assert header.roles["runs"].kind == "python-exec"
+
+
+def replay(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "critic.cli.main", "replay", str(path)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_replay_refuses_a_format_it_does_not_know(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    write(path, 1)
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    assert replay(path).returncode == 0
+    path.write_text("\n".join([json.dumps({**header, "format": 99}), *lines[1:]]) + "\n")
+    result = replay(path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == (
+        f"error: {path}:1: not a transcript header (format: transcript format 99 is not "
+        "supported (this critic reads format 1))")
+
+
+def test_replay_reads_regular_files_only(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # no writer: opening it for reading would wait forever
+    for path in (Path("/dev/zero"), fifo, tmp_path):  # /dev/zero has no end and no newline
+        result = replay(path)
+        assert result.returncode == 2
+        assert result.stderr.strip() == f"error: cannot read {path}: not a regular file"
+
+
+def test_a_line_over_the_bound_is_named_not_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"short\n" + b"x" * 100 + b"\n")
+    with pytest.raises(TranscriptError, match=r"t.jsonl:2: line longer than 50 bytes"):
+        list(iter_lines(path, max_bytes=50))
+    assert [n for n, _ in iter_lines(path, max_bytes=101)] == [1, 2]

@@ -56,6 +56,8 @@ def shape(path: Path) -> Counter[tuple[str, str, str]]:
     return seen
 
 
+@pytest.mark.model
+@pytest.mark.timeout(300)  # two SmolLM2 runs and two workers: 119 s measured on loaded 2 cores
 def test_run_with_critics_in_two_workers_matches_the_in_memory_shape(
     server: NatsServer, model_path: Path, tmp_path: Path
 ) -> None:

@@ -26,7 +26,7 @@ from anyio.abc import TaskStatus
 
 from critic.bus.memory import MemoryBus
 from critic.bus.topics import Topic, review_topic, topic
-from critic.errors import BusError
+from critic.errors import BusError, BusUnavailable
 from critic.messages import (
     Answer,
     Critique,
@@ -118,11 +118,18 @@ def failed_critique(critic: str, round: int, status: Failure, error: str, weight
 
 
 async def review(critic: Critic, request: ReviewRequest, record: Recorder) -> Critique:
-    """``critic``'s review of ``request``; never raises, and ends at the critic's timeout."""
+    """``critic``'s review of ``request``, ended at the critic's timeout.
+
+    It raises only :class:`~critic.errors.BusUnavailable` (a critic served
+    elsewhere that could not be reached): no review happened, so there is no
+    critique to record, and the caller decides (``critic score`` stops).
+    """
     round = request.draft.round
     try:
         with anyio.move_on_after(critic.timeout) as scope:
             return await critic.review(request, record)
+    except BusUnavailable:  # the work was not done at all: not the critic's verdict
+        raise
     except Exception as exc:  # a critic must never take the session down
         return failed_critique(critic.name, round, "error", f"{type(exc).__name__}: {exc}",
                                critic.weight)

@@ -11,7 +11,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from critic.bus.topics import inbox, topic_matches
-from critic.errors import BusError, ConfigError
+from critic.errors import BusError, ConfigError, NobodyServes
 from critic.messages import ENVELOPE_ADAPTER, Envelope
 
 
@@ -114,7 +114,7 @@ class MemoryBus:
 
     async def request(self, envelope: Envelope, *, timeout: float | None = None) -> Envelope:
         if not self._served(envelope.topic):
-            raise BusError(f"nobody serves topic {envelope.topic!r}")
+            raise NobodyServes(f"nobody serves topic {envelope.topic!r}")
         reply_to = inbox(envelope)
         envelope = envelope.model_copy(update={"reply_to": reply_to})
         # The inbox lives only until the first reply; later replies are discarded with it.

@@ -27,6 +27,40 @@ Mapping (topics already are NATS subjects, ``critic.<session>.<...>``):
   the inbox as its NATS reply subject, so the server's no-responders status
   tells "nobody serves" (as in memory, any matching subscriber counts).
 
+Hardening (each point answers a failure seen in use):
+
+* **A worker never dies of a message.** Work that is not a valid envelope
+  (bad JSON, an unknown field, a bad deadline header) is logged and
+  *terminated* (``AckTerm``: never redelivered), so it cannot take down this
+  worker nor, redelivered, every worker started after it.
+* **Work expires with the request that asked for it.** A request's JetStream
+  copy carries ``Critic-Deadline`` (Unix time at which the requester gives
+  up); a worker terminates work past it without running it (this assumes the
+  machines' clocks agree to within a second or so). A requester that is gone
+  before its deadline (cancelled, killed) is caught without any clock: while
+  it waits it answers pings on ``live.<its inbox>``, and a worker pings that
+  subject before it runs a request; the server's no-responders status means
+  nobody waits any more, and the work is terminated. (A requester that lost
+  its connection re-sends its request once reconnected, so dropping work for
+  a requester that is merely reconnecting loses nothing.)
+* **A missing worker fails fast.** A durable consumer outlives its workers,
+  so "a consumer exists" says nothing about anybody taking the work. Every
+  work subscription also answers pings on ``live.<pattern>`` (core NATS, in
+  its queue group: one answer). A requester pings ``live.<topic>`` before it
+  publishes work and every ``poll`` seconds while it waits; no responders
+  means no live worker, and the request fails at once with
+  :class:`~critic.errors.NobodyServes` instead of waiting out its timeout.
+  (JetStream's ``num_waiting`` was rejected: a busy worker has no pull
+  waiting, so it would look dead. Heartbeats were rejected: they need timers
+  and clocks where a ping gets a definite answer from the server.) For
+  ``presence_grace`` seconds after this client reconnects a missing answer is
+  not trusted: the workers are reconnecting too.
+* **An outage has a limit.** After ``reconnect_window`` seconds without a
+  connection, waiting requests and new ones fail with
+  :class:`~critic.errors.BusUnavailable` (``None``: wait forever, as a
+  long-running worker does).
+
+The taking side of a work subscription lives in :mod:`critic.bus.nats_work`.
 nats-py is asyncio-only: this bus refuses to start under trio.
 """
 
@@ -35,24 +69,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
+import math
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from critic.bus.nats_work import (
+    DEADLINE_HEADER,
+    LIVE_PREFIX,
+    WORK_PREFIX,
+    WorkSubscription,
+    first_problem,
+)
 from critic.bus.topics import inbox, topic_matches
-from critic.errors import BusError, ConfigError
+from critic.errors import BusError, BusUnavailable, ConfigError, NobodyServes
 from critic.messages import ENVELOPE_ADAPTER, Envelope
+
+log = logging.getLogger(__name__)
 
 #: JetStream stream holding work messages until a consumer acks them.
 STREAM = "CRITIC_WORK"
-#: Prefix of the JetStream copy of a work topic.
-WORK_PREFIX = "work."
 #: Subjects the stream captures (work topics under the prefix).
 WORK_SUBJECTS = ("work.critic.*.review.>", "work.critic.*.score.>")
 #: How many handled envelope ids a bus remembers to skip redeliveries.
@@ -84,109 +127,43 @@ class _CoreSubscription:
             yield envelope
 
 
-class _WorkSubscription:
-    """One member of a durable pull consumer; holds at most one unacked message."""
-
-    def __init__(self, bus: NatsBus, pull: Any, tg: TaskGroup) -> None:
-        self._bus = bus
-        self._pull = pull
-        self._tg = tg
-        self._held: Any = None
-        self._held_id: str | None = None
-        self._keepalive: anyio.CancelScope | None = None
-        self.closed = anyio.Event()
-
-    async def _settle(self, ack: bool) -> None:
-        msg, self._held = self._held, None
-        if ack and self._held_id is not None and self._held_id not in self._bus._replies:
-            self._bus._remember(self._held_id, None)
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            self._keepalive = None
-        if msg is None:
-            return
-        with contextlib.suppress(Exception):  # a lost ack only means a redelivery
-            if ack:
-                await msg.ack()
-            else:
-                await msg.nak()
-
-    async def _keep_alive(self, msg: Any, scope: anyio.CancelScope) -> None:
-        with scope:
-            while True:
-                await anyio.sleep(self._bus.ack_wait / 3)
-                with contextlib.suppress(Exception):
-                    await msg.in_progress()
-
-    async def receive(self) -> Envelope:
-        import nats.errors
-
-        await self._settle(ack=True)  # the consumer is back: the previous one is done
-        while not self.closed.is_set():
-            try:
-                msgs = await self._pull.fetch(1, timeout=self._bus.poll)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except Exception:  # server away: the client reconnects, poll again
-                if self.closed.is_set() or self._bus._closed:
-                    break
-                await anyio.sleep(self._bus.poll / 4)
-                continue
-            for msg in msgs:
-                envelope = ENVELOPE_ADAPTER.validate_json(msg.data)
-                if envelope.id in self._bus._replies:  # answered already: answer again
-                    reply = self._bus._replies[envelope.id]
-                    with contextlib.suppress(Exception):
-                        if reply is not None:
-                            await self._bus._nc.publish(
-                                reply.topic, ENVELOPE_ADAPTER.dump_json(reply))
-                        await msg.ack()
-                    continue
-                self._bus._taken[envelope.id] = None
-                self._held, self._held_id = msg, envelope.id
-                self._keepalive = anyio.CancelScope()
-                self._tg.start_soon(self._keep_alive, msg, self._keepalive)
-                return envelope
-        raise anyio.EndOfStream
-
-    async def __aiter__(self) -> AsyncIterator[Envelope]:
-        while True:
-            try:
-                yield await self.receive()
-            except anyio.EndOfStream:
-                return
-
-    async def release(self) -> None:
-        await self._settle(ack=False)
-
-
 class NatsBus:
     """A :class:`~critic.bus.base.Bus` on a NATS server with JetStream.
 
     Create with :meth:`connect` (an ``async with`` works too). ``ack_wait`` is
     the redelivery timeout of unacked work; ``poll`` how often a waiting work
-    subscription asks again (and notices the bus closing).
+    subscription asks again (and notices the bus closing) and how often a
+    waiting request checks that a worker is still there; ``reconnect_window``
+    how long an outage may last before requests fail (None: forever).
     """
 
-    def __init__(self, nc: Any, js: Any, url: str, *, ack_wait: float, poll: float) -> None:
+    def __init__(
+        self, nc: Any, js: Any, url: str, *, ack_wait: float, poll: float,
+        reconnect_window: float | None = None, presence_grace: float = 10.0,
+    ) -> None:
         self._nc = nc
         self._js = js
         self.url = url
         self.ack_wait = ack_wait
         self.poll = poll
+        self.reconnect_window = reconnect_window
+        self.presence_grace = presence_grace
         self._closed = False
         self._sends: set[MemoryObjectSendStream[Envelope]] = set()
-        self._work: set[_WorkSubscription] = set()
+        self._work: set[WorkSubscription] = set()
         # Work taken by this bus's subscriptions, and the reply (None: none) to each
         # finished one, so a redelivery is answered again instead of done again.
         self._taken: dict[str, None] = {}
         self._replies: OrderedDict[str, Envelope | None] = OrderedDict()
         self.reconnects = 0
+        self._down_since: float | None = None  # monotonic time the connection was lost
+        self._reconnected_at = -math.inf
 
     @classmethod
     async def connect(
         cls, url: str, *, ack_wait: float = 30.0, poll: float = 1.0,
         connect_timeout: float = 5.0, reconnect_wait: float = 0.5,
+        reconnect_window: float | None = 20.0, presence_grace: float = 10.0,
     ) -> NatsBus:
         """Connect to ``url`` (``nats://host:port``) and make sure the work stream exists."""
         try:
@@ -197,6 +174,8 @@ class NatsBus:
             ) from None
         if ack_wait <= 0 or poll <= 0:
             raise ConfigError(f"ack_wait and poll must be positive, got {ack_wait} and {poll}")
+        if reconnect_window is not None and reconnect_window <= 0:
+            raise ConfigError(f"reconnect_window must be positive or None, got {reconnect_window}")
         try:
             from nats.aio.client import Client
             from nats.js.api import RetentionPolicy, StorageType, StreamConfig
@@ -208,20 +187,29 @@ class NatsBus:
 
         made: list[NatsBus] = []
 
+        async def disconnected() -> None:
+            for bus in made:
+                if bus._down_since is None:
+                    bus._down_since = time.monotonic()
+
         async def reconnected() -> None:
             for bus in made:
                 bus.reconnects += 1
+                bus._down_since = None
+                bus._reconnected_at = time.monotonic()
 
         nc = Client()
         try:
-            # Reconnects never give up once connected (outages are waited out);
-            # nats-py would retry the first connect forever too, hence the deadline.
+            # The client itself never gives up reconnecting (a worker waits outages
+            # out); requests enforce reconnect_window. nats-py would retry the first
+            # connect forever too, hence the deadline.
             with anyio.fail_after(connect_timeout):
                 await nc.connect(  # nats-py takes float seconds despite its int hints
                     url, connect_timeout=connect_timeout,  # type: ignore[arg-type]
                     allow_reconnect=True, max_reconnect_attempts=-1,
                     reconnect_time_wait=reconnect_wait,  # type: ignore[arg-type]
-                    error_cb=quiet, reconnected_cb=reconnected, name="critic",
+                    error_cb=quiet, disconnected_cb=disconnected, reconnected_cb=reconnected,
+                    name="critic",
                 )
         except Exception as exc:
             with contextlib.suppress(Exception):
@@ -245,7 +233,8 @@ class NatsBus:
             raise BusError(
                 f"JetStream is not available at {url} (start nats-server with -js): {exc}"
             ) from exc
-        made.append(cls(nc, js, url, ack_wait=ack_wait, poll=poll))
+        made.append(cls(nc, js, url, ack_wait=ack_wait, poll=poll,
+                        reconnect_window=reconnect_window, presence_grace=presence_grace))
         return made[0]
 
     def _remember(self, envelope_id: str, reply: Envelope | None) -> None:
@@ -254,17 +243,56 @@ class NatsBus:
         if len(self._replies) > _SEEN:
             self._replies.popitem(last=False)
 
+    def _check_outage(self) -> None:
+        """Raise :class:`BusUnavailable` once the connection is lost for longer than allowed."""
+        if self._down_since is None or self.reconnect_window is None:
+            return
+        down = time.monotonic() - self._down_since
+        if down > self.reconnect_window:
+            raise BusUnavailable(
+                f"the NATS server at {self.url} is unreachable: no connection for {down:.0f} s "
+                f"(reconnect window {self.reconnect_window:g} s)"
+            )
+
     async def _retry(self, what: str, call: Any) -> Any:
         """Retry through a transient outage (the client is reconnecting meanwhile)."""
+        limit = self.reconnect_window or max(30.0, 2 * self.ack_wait)
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_delay(max(30.0, 2 * self.ack_wait)), wait=wait_fixed(0.5),
+                stop=stop_after_delay(limit), wait=wait_fixed(0.5),
                 retry=retry_if_exception_type(Exception), reraise=True,
             ):
                 with attempt:
                     return await call()
         except Exception as exc:
-            raise BusError(f"{what} on {self.url} failed: {type(exc).__name__}: {exc}") from exc
+            if not self._nc.is_connected:
+                raise BusUnavailable(
+                    f"the NATS server at {self.url} is unreachable: {what} failed for {limit:g} s"
+                ) from exc
+            raise BusUnavailable(
+                f"{what} on {self.url} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def _answered(self, subject: str) -> bool | None:
+        """Does anybody answer a ping on ``subject``? None: cannot tell (no connection, no answer)."""
+        import nats.errors
+
+        if not self._nc.is_connected:
+            return None
+        try:
+            await self._nc.request(subject, b"", timeout=self.poll)
+        except nats.errors.NoRespondersError:
+            return False
+        except Exception:
+            return None
+        return True
+
+    async def _worker_present(self, topic: str) -> bool | None:
+        """Is a worker serving ``topic`` connected now? (See the module docstring.)"""
+        present = await self._answered(LIVE_PREFIX + topic)
+        if present is False and time.monotonic() - self._reconnected_at < self.presence_grace:
+            return None  # we have just reconnected: the workers may still be reconnecting
+        return present
 
     async def _has_consumer(self, subject: str) -> bool:
         infos = await self._retry("listing consumers", lambda: self._js.consumers_info(STREAM))
@@ -277,7 +305,10 @@ class NatsBus:
     async def publish(self, envelope: Envelope) -> None:
         await self._publish(envelope, durable=is_work(envelope.topic))
 
-    async def _publish(self, envelope: Envelope, *, durable: bool, reply: str = "") -> None:
+    async def _publish(
+        self, envelope: Envelope, *, durable: bool, reply: str = "",
+        deadline: float | None = None,
+    ) -> None:
         if self._closed:
             raise BusError("publish on a closed bus")
         data = ENVELOPE_ADAPTER.dump_json(envelope)
@@ -286,6 +317,8 @@ class NatsBus:
             self._remember(parent, envelope)
         if durable:  # stored before anyone is told, so a crash cannot lose it
             headers = {"Nats-Msg-Id": envelope.id}
+            if deadline is not None:
+                headers[DEADLINE_HEADER] = f"{deadline:.3f}"
             await self._retry(
                 f"publishing {envelope.topic}",
                 lambda: self._js.publish(WORK_PREFIX + envelope.topic, data, headers=headers),
@@ -306,8 +339,14 @@ class NatsBus:
         async def deliver(msg: Any) -> None:
             if msg.headers and msg.headers.get("Status") == "503":
                 return  # no-responders status; only request() cares (see there)
+            try:
+                envelope = ENVELOPE_ADAPTER.validate_json(msg.data)
+            except ValueError as exc:  # a subscriber must not die of a message either
+                log.warning("dropped a message on %s: not a valid envelope (%s)",
+                            msg.subject, first_problem(exc))
+                return
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                await send.send(ENVELOPE_ADAPTER.validate_json(msg.data))
+                await send.send(envelope)
 
         sub = await self._nc.subscribe(pattern, queue=group or "", cb=deliver)
         await self._nc.flush()
@@ -321,7 +360,7 @@ class NatsBus:
                 await sub.unsubscribe()
 
     @asynccontextmanager
-    async def _subscribe_work(self, pattern: str, group: str) -> AsyncIterator[_WorkSubscription]:
+    async def _subscribe_work(self, pattern: str, group: str) -> AsyncIterator[WorkSubscription]:
         from nats.js.api import AckPolicy, ConsumerConfig
 
         name = durable_name(pattern, group)
@@ -334,22 +373,37 @@ class NatsBus:
             f"subscribing {pattern!r} as {group!r}",
             lambda: self._js.pull_subscribe(subject, durable=name, stream=STREAM, config=config),
         )
+
+        async def present(msg: Any) -> None:
+            if msg.reply:
+                with contextlib.suppress(Exception):
+                    await self._nc.publish(msg.reply, b"")
+
+        # Answered only once the consumer exists, so "present" means work reaches it.
+        live = await self._nc.subscribe(LIVE_PREFIX + pattern, queue=group, cb=present)
+        await self._nc.flush()
         async with anyio.create_task_group() as tg:
-            sub = _WorkSubscription(self, pull, tg)
+            sub = WorkSubscription(self, pull, tg)
             self._work.add(sub)
             try:
                 yield sub
             finally:
                 self._work.discard(sub)
                 with anyio.CancelScope(shield=True):
+                    with contextlib.suppress(Exception):  # leaving: stop saying "present" first
+                        await live.unsubscribe()
                     await sub.release()
                     with contextlib.suppress(Exception):
                         await pull.unsubscribe()
                 tg.cancel_scope.cancel()
 
     async def request(self, envelope: Envelope, *, timeout: float | None = None) -> Envelope:
+        if self._closed:
+            raise BusError("request on a closed bus")
         reply_to = inbox(envelope)
         envelope = envelope.model_copy(update={"reply_to": reply_to})
+        # Fixed before anything is sent, so it is never later than our own giving up.
+        deadline = None if timeout is None else time.time() + timeout
         replies: list[Envelope] = []
         got = anyio.Event()
         nobody = False
@@ -359,38 +413,74 @@ class NatsBus:
             if msg.headers and msg.headers.get("Status") == "503":
                 nobody = True
             elif not replies:
-                replies.append(ENVELOPE_ADAPTER.validate_json(msg.data))
+                try:
+                    replies.append(ENVELOPE_ADAPTER.validate_json(msg.data))
+                except ValueError as exc:
+                    log.warning("ignored a reply on %s: not a valid envelope (%s)",
+                                reply_to, first_problem(exc))
+                    return
             got.set()
 
-        # A raw subscription (not subscribe()): it must also see the no-responders status.
-        sub = await self._nc.subscribe(reply_to, cb=deliver)
+        async def waiting(msg: Any) -> None:  # a worker asks whether we still wait
+            if msg.reply:
+                with contextlib.suppress(Exception):
+                    await self._nc.publish(msg.reply, b"")
+
+        # Raw subscriptions (not subscribe()): the inbox must also see the no-responders status.
+        subs = [await self._nc.subscribe(reply_to, cb=deliver),
+                await self._nc.subscribe(LIVE_PREFIX + reply_to, cb=waiting)]
         try:
-            await self._nc.flush()
-            durable = is_work(envelope.topic) and await self._has_consumer(envelope.topic)
+            if self._nc.is_connected:
+                with contextlib.suppress(Exception):  # a dead link shows in the loop below
+                    await self._nc.flush(timeout=max(1, math.ceil(self.poll)))
+            durable = is_work(envelope.topic) and await self._served_durably(envelope.topic)
             reconnects = self.reconnects
-            await self._publish(envelope, durable=durable, reply="" if durable else reply_to)
+            await self._publish(envelope, durable=durable, reply="" if durable else reply_to,
+                                deadline=deadline)
             with anyio.fail_after(timeout):
                 while not got.is_set():
                     with anyio.move_on_after(self.poll):
                         await got.wait()
+                    if got.is_set():
+                        break
+                    self._check_outage()
                     if self.reconnects != reconnects:
                         # A reply sent while we were away is lost (core NATS): ask
                         # again; a worker that already answered answers from its cache.
                         reconnects = self.reconnects
-                        await self._resend(envelope, durable, reply_to, reconnects)
+                        await self._resend(envelope, durable, reply_to, reconnects, deadline)
+                    elif durable and await self._worker_present(envelope.topic) is False:
+                        raise NobodyServes(
+                            f"nobody serves topic {envelope.topic!r} any more "
+                            "(every worker that did is gone)")
         finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            for sub in subs:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
         if nobody:
-            raise BusError(f"nobody serves topic {envelope.topic!r}")
+            raise NobodyServes(f"nobody serves topic {envelope.topic!r}")
         return replies[0]
 
-    async def _resend(self, envelope: Envelope, durable: bool, reply_to: str, n: int) -> None:
+    async def _served_durably(self, topic: str) -> bool:
+        """Whether work on ``topic`` goes to JetStream: a live worker serves it."""
+        present = await self._worker_present(topic)
+        if present is None:  # cannot tell now: a consumer is the best evidence there is
+            self._check_outage()
+            return await self._has_consumer(topic)
+        return present
+
+    async def _resend(
+        self, envelope: Envelope, durable: bool, reply_to: str, n: int, deadline: float | None
+    ) -> None:
         if not durable:
             await self._nc.publish(envelope.topic, ENVELOPE_ADAPTER.dump_json(envelope),
                                    reply=reply_to)
             return
-        headers = {"Nats-Msg-Id": f"{envelope.id}.{n}"}  # past the stream's dedup window
+        # A new message id, or the stream's dedup window drops it; only to JetStream,
+        # so recorders do not see the request twice.
+        headers = {"Nats-Msg-Id": f"{envelope.id}.{n}"}
+        if deadline is not None:
+            headers[DEADLINE_HEADER] = f"{deadline:.3f}"
         await self._retry(
             f"publishing {envelope.topic}",
             lambda: self._js.publish(WORK_PREFIX + envelope.topic,
@@ -405,8 +495,11 @@ class NatsBus:
             sub.closed.set()
         for send in list(self._sends):
             await send.aclose()
-        with contextlib.suppress(Exception):
+        try:
             await self._nc.drain()
+        except Exception:  # e.g. still reconnecting: drain refuses, close does not
+            with contextlib.suppress(Exception):
+                await self._nc.close()
 
     async def __aenter__(self) -> NatsBus:
         return self
@@ -423,10 +516,17 @@ def check_bus_url(url: str) -> str:
     return url
 
 
+#: How long a client (``critic run``/``score``/``debate``) rides out a lost server.
+RECONNECT_WINDOW = 20.0
+
+
 @asynccontextmanager
-async def open_bus(url: str, *, ack_wait: float = 30.0) -> AsyncIterator[NatsBus]:
+async def open_bus(
+    url: str, *, ack_wait: float = 30.0, reconnect_window: float | None = RECONNECT_WINDOW,
+) -> AsyncIterator[NatsBus]:
     """Connect to the NATS bus at ``url`` for the duration of the block."""
-    bus = await NatsBus.connect(check_bus_url(url), ack_wait=ack_wait)
+    bus = await NatsBus.connect(check_bus_url(url), ack_wait=ack_wait,
+                                reconnect_window=reconnect_window)
     try:
         yield bus
     finally:

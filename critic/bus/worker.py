@@ -7,6 +7,7 @@ worker that dies leaves its unacked work to the others.
 
 from __future__ import annotations
 
+import math
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import anyio
 from critic.bus.hosting import TIMEOUT_GRACE, serve_critic
 from critic.bus.topics import review_topic
 from critic.config import WorkerConfig
-from critic.errors import BusError
+from critic.errors import BusError, BusUnavailable, NobodyServes
 from critic.launch import build_critics, launch
 from critic.messages import Critique, Envelope, ReviewRequest
 from critic.protocols import Bus, Critic, Recorder
@@ -30,25 +31,44 @@ WORKER_GROUP = "critic-workers"
 class BusCritic:
     """A :class:`Critic` whose reviews are done by a worker: each review is a bus request.
 
-    For code that calls critics directly (``critic score``); ``timeout`` covers the
-    role's own timeout plus :data:`TIMEOUT_GRACE`, so the worker reports its timeouts.
+    For code that calls critics directly (``critic score``). ``reply_timeout``
+    covers the role's own timeout plus :data:`TIMEOUT_GRACE`, so a live worker
+    reports its own timeouts as critiques. Whatever keeps the review from being
+    done at all (no worker for the role, the server unreachable, no reply in
+    time) raises :class:`~critic.errors.BusUnavailable`: there is no critique,
+    so nothing may be recorded as scored.
     """
 
     bus: Bus
     session: str
     name: str
     weight: float = 1.0
-    timeout: float = 120.0 + TIMEOUT_GRACE
+    reply_timeout: float = 120.0 + TIMEOUT_GRACE
+    #: :func:`~critic.agents.critic_handler`'s cut-off: none, the reply timeout is ours to report.
+    timeout: float = math.inf
 
     @classmethod
     def of(cls, bus: Bus, session: str, role: Role) -> BusCritic:
         return cls(bus, session, role.name, role.spec.weight, role.spec.timeout + TIMEOUT_GRACE)
 
     async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
-        reply = await self.bus.request(Envelope(
-            session=self.session, topic=review_topic(self.session, self.name),
-            sender="scorer", payload=request,
-        ), timeout=self.timeout)
+        try:
+            reply = await self.bus.request(Envelope(
+                session=self.session, topic=review_topic(self.session, self.name),
+                sender="scorer", payload=request,
+            ), timeout=self.reply_timeout)
+        except NobodyServes as exc:
+            raise NobodyServes(
+                f"no worker serves role {self.name!r}: {exc}; "
+                f"start one with: critic worker --bus URL --role {self.name}"
+            ) from exc
+        except BusUnavailable as exc:
+            raise BusUnavailable(f"role {self.name!r}: {exc}") from exc
+        except TimeoutError as exc:
+            raise BusUnavailable(
+                f"role {self.name!r}: no reply from a worker within {self.reply_timeout:g} s "
+                "(its workers are overloaded or stalled)"
+            ) from exc
         if not isinstance(reply.payload, Critique):
             raise BusError(f"{self.name!r} replied with {reply.payload.kind}, not a critique")
         return reply.payload
@@ -62,6 +82,8 @@ async def serve_critics(
 
     On a signal the serving tasks are cancelled: a review in progress is
     abandoned and its message released (nak'ed) for another worker at once.
+    Messages that are not valid work, or whose requester gave up, are logged
+    (logger ``critic.bus.nats``) and dropped; the worker carries on.
     """
     async with anyio.create_task_group() as tg:
         for critic in critics:
@@ -80,6 +102,7 @@ async def run_worker(config: WorkerConfig, *, ready: Callable[[], None] | None =
     async with launch(config) as run:
         roles = run.roles(config.roles)
         critics, _ = build_critics(roles, run.pool, seed=config.seed, kinds=run.kinds)
-        bus = await run.open_bus(ack_wait=config.ack_wait)
+        # A worker is a service: it waits out any outage of the server.
+        bus = await run.open_bus(ack_wait=config.ack_wait, reconnect_window=None)
         assert bus is not None  # a WorkerConfig always names its bus
         await serve_critics(bus, critics, ready=ready)

@@ -141,6 +141,10 @@ def score(
         err.print(f"discarded a half-written last line ({report.torn_bytes} bytes) of {output}")
     if report.invalid:
         err.print(f"skipped {report.invalid} invalid lines (see {config.errors_path})")
+    if not report.total:  # most often an export that went wrong: say so, it is not an error
+        err.print(f"warning: {input} holds no records to score"
+                  + (" (every line was invalid)" if report.invalid else ""), soft_wrap=True,
+                  markup=False)
     err.print(f"wrote {report.written} results to {output} "
               f"({report.skipped} already there, {report.total} records)")
     if report.interrupted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Annotated
 
@@ -39,6 +40,9 @@ def worker(
     offline: Offline = False,
 ) -> None:
     """Serve critic roles to every session on the bus until SIGTERM (Ctrl-C)."""
+    # Dropped messages (malformed, expired, nobody waiting) are logged: an operator sees them.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = WorkerConfig.parse(
         bus=bus, roles=tuple(role), model=model, seed=seed, roles_dirs=tuple(roles_dir or ()),
         ack_wait=ack_wait, models=model_options(max_connections, max_attempts, cache, offline),

@@ -24,6 +24,7 @@ _LIMIT_TEXT = {
     "file_size": "wrote a file larger than {fsize} MB",
     "processes": "started too many processes (limit {procs})",
     "output": "printed more than {out} bytes (output truncated)",
+    "killed": "was killed by SIGKILL (not by a limit of the sandbox)",
 }
 
 

@@ -1,25 +1,34 @@
-"""From a validated :class:`ScoreConfig` to a scored output file (what ``critic score`` does)."""
+"""From a validated :class:`ScoreConfig` to a scored output file (what ``critic score`` does).
+
+Nothing a user already has is clobbered: the output and the errors file may
+not be the input or each other (compared by device and inode, so hard and
+symbolic links count), and either is refused if it already holds data,
+unless ``resume`` or ``overwrite``. Those checks run before anything is read
+or written, and again under the output's lock (see :class:`ResultFile`); a
+refused run touches neither file.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from critic.bus.worker import BusCritic
 from critic.config import Settings
-from critic.errors import TranscriptError
+from critic.errors import ConfigError, TranscriptError
 from critic.judges.select import build_judge
 from critic.launch import launch
 from critic.messages import new_id
 from critic.protocols import Critic
 from critic.roles.kinds import CriticKinds
 from critic.roles.registry import RoleRegistry
-from critic.scoring.records import read_records
+from critic.scoring.records import InvalidLine, read_records
 from critic.scoring.results import ResultFile
 from critic.scoring.scorer import OnResult, Scorer, default_judge, score_all
 
@@ -49,6 +58,12 @@ class ScoreConfig(Settings):
         if not value:
             raise ValueError("at least one critic role is needed")
         return value
+
+    @model_validator(mode="after")
+    def _errors_need_skip_invalid(self) -> ScoreConfig:
+        if self.errors is not None and not self.skip_invalid:
+            raise ValueError("errors: only written with --skip-invalid")
+        return self
 
     @property
     def errors_path(self) -> Path:
@@ -86,15 +101,10 @@ async def score_file(
     ``stop_on_signals`` (main thread only), SIGINT/SIGTERM stop the run
     cleanly: records in flight are not written, the report says ``interrupted``.
     """
+    check_paths(config)
     async with launch(config, registry=registry, kinds=kinds) as run:
         roles = run.roles(config.roles)
         found = read_records(config.input, skip_invalid=config.skip_invalid)
-        if found.invalid:
-            try:
-                with config.errors_path.open("w", encoding="utf-8") as fh:
-                    fh.writelines(bad.to_json() + "\n" for bad in found.invalid)
-            except OSError as exc:
-                raise TranscriptError(f"cannot write {config.errors_path}: {exc.strerror}") from exc
         records = found.records[: config.limit] if config.limit else found.records
         critics: list[Critic]
         bus = await run.open_bus()
@@ -106,6 +116,9 @@ async def score_file(
         judge = build_judge(config.judge, run.registry, run.pool, default_judge(config.accept_at),
                             seed=config.seed)
         with ResultFile(config.output, resume=config.resume, overwrite=config.overwrite) as out:
+            check_paths(config)  # again, now that no other run can be writing
+            if config.skip_invalid:
+                _write_errors(config.errors_path, found.invalid)
             before = len(out.done)
             skipped = sum(r.id in out.done for r in records)
             if on_start is not None:
@@ -127,9 +140,67 @@ async def score_file(
             )
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: same device and inode, or (if one is missing) the same
+    path once symbolic links are resolved."""
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return a.resolve() == b.resolve()
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _holds_data(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0 and path.is_file()
+    except OSError:
+        return False
+
+
+def check_paths(config: ScoreConfig) -> None:
+    """Refuse a run that would write over its input or over data it was not told to replace.
+
+    Raises :class:`ConfigError` (a path that is another) or :class:`TranscriptError`
+    (an existing file) naming the path; reads and writes nothing.
+    """
+    writes = [("--output", config.output)]
+    if config.skip_invalid:
+        writes.append(("--errors", config.errors_path))
+    for option, path in writes:
+        if same_file(path, config.input):
+            raise ConfigError(f"{option} {path}: is the input file {config.input}; "
+                              "choose another path")
+    if config.skip_invalid and same_file(config.output, config.errors_path):
+        raise ConfigError(f"--errors {config.errors_path}: is the output file {config.output}; "
+                          "choose another path")
+    if config.resume or config.overwrite:
+        return
+    for option, path in writes:
+        if _holds_data(path):
+            what = "" if option == "--output" else " (the --errors file)"
+            raise TranscriptError(f"{path} already exists{what}; use --resume to finish it "
+                                  "or --overwrite to replace it")
+
+
+def _write_errors(path: Path, invalid: tuple[InvalidLine, ...]) -> None:
+    """The lines skipped as invalid; an old errors file is replaced even when none were."""
+    if not invalid and not path.exists():
+        return
+    try:
+        with path.open("w", encoding="utf-8") as fh:
+            fh.writelines(bad.to_json() + "\n" for bad in invalid)
+    except OSError as exc:
+        raise TranscriptError(f"cannot write {path}: {exc.strerror}") from exc
+
+
 async def _until_signal(work: Callable[[], Awaitable[None]]) -> bool:
-    """Run ``work``; SIGINT or SIGTERM cancels it. True when a signal stopped it."""
+    """Run ``work``; SIGINT or SIGTERM cancels it. True when a signal stopped it.
+
+    An error ``work`` raises is raised as itself, not inside an exception group,
+    so the CLI can print it on one line.
+    """
     stopped = False
+    failure: Exception | None = None
     async with anyio.create_task_group() as tg:
 
         async def watch() -> None:
@@ -141,6 +212,11 @@ async def _until_signal(work: Callable[[], Awaitable[None]]) -> bool:
                     return
 
         tg.start_soon(watch)
-        await work()
+        try:
+            await work()
+        except Exception as exc:
+            failure = exc
         tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return stopped

@@ -12,12 +12,16 @@ copied to the result) are optional. Any other key is an error, so a typo in
 a field name is caught instead of silently ignored.
 
 Every problem names ``FILE:LINE``. A line longer than :data:`MAX_LINE_BYTES`
-is rejected without being read into memory whole.
+is rejected without being read into memory whole, and only a regular file is
+read (``/dev/zero`` would never end). ``NaN`` and ``Infinity`` (or a number
+too large for a float) are rejected: JSON has no such values, and they would
+come out as ``null``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, f
 
 from critic.errors import TranscriptError
 from critic.messages import Outcome, Task
-from critic.transcript import read_transcript
+from critic.transcript import open_regular, read_transcript
 
 #: Longest accepted input line (a record is a prompt and an answer, not a corpus).
 MAX_LINE_BYTES = 1 << 20
@@ -68,20 +72,23 @@ class InvalidLine:
         return json.dumps({"line": self.line, "error": self.error, "text": self.text})
 
 
-def _raw_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+def _raw_lines(fh: IO[bytes], path: Path) -> Iterator[tuple[int, bytes | None]]:
     """Numbered lines; ``None`` for a line over the limit (skipped, never held whole)."""
     number = 0
-    while True:
-        chunk = fh.readline(MAX_LINE_BYTES + 1)
-        if not chunk:
-            return
-        number += 1
-        if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
-            while chunk and not chunk.endswith(b"\n"):
-                chunk = fh.readline(MAX_LINE_BYTES)
-            yield number, None
-            continue
-        yield number, chunk
+    try:
+        while True:
+            chunk = fh.readline(MAX_LINE_BYTES + 1)
+            if not chunk:
+                return
+            number += 1
+            if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
+                while chunk and not chunk.endswith(b"\n"):
+                    chunk = fh.readline(MAX_LINE_BYTES)
+                yield number, None
+                continue
+            yield number, chunk
+    except OSError as exc:  # e.g. an I/O error part way through
+        raise TranscriptError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def _problem(exc: ValidationError) -> str:
@@ -93,6 +100,17 @@ def _problem(exc: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number (it would be written back as null)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is too large for a number (it would be written back as null)")
+    return value
+
+
 def parse_line(raw: bytes | None) -> ScoreRecord:
     """One record from one line; raises ``ValueError`` saying what is wrong."""
     if raw is None:
@@ -102,7 +120,7 @@ def parse_line(raw: bytes | None) -> ScoreRecord:
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 text (byte {exc.start})") from exc
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON ({exc.msg}, column {exc.colno})") from exc
     if not isinstance(data, dict):
@@ -126,10 +144,10 @@ class RecordSet:
 
 def _is_transcript(path: Path) -> bool:
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             first = fh.readline(MAX_LINE_BYTES)
         data = json.loads(first)
-    except (OSError, ValueError):
+    except (OSError, ValueError, TranscriptError):
         return False
     return isinstance(data, dict) and data.get("kind") == "header" and "session" in data
 
@@ -148,12 +166,8 @@ def read_records(path: Path, *, skip_invalid: bool = False) -> RecordSet:
     records: list[ScoreRecord] = []
     invalid: list[InvalidLine] = []
     first_seen: dict[str, int] = {}
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise TranscriptError(f"cannot read {path}: {exc.strerror}") from exc
-    with fh:
-        for number, raw in _raw_lines(fh):
+    with open_regular(path) as fh:
+        for number, raw in _raw_lines(fh, path):
             if raw is not None and not raw.strip():
                 continue
             try:

@@ -47,6 +47,7 @@ class Scorer:
             session=record_id, topic=topic("score", "review", critic.name), sender="scorer",
             payload=request,
         )
+        start = anyio.current_time()
         reply = await critic_handler(critic)(envelope, record)
         assert isinstance(reply, Critique)
         if calls:  # the critique carries the cost of making it, as on the bus
@@ -54,6 +55,13 @@ class Scorer:
                 "usage": sum((c.usage for c in calls), Usage()),
                 "latency": sum(c.latency for c in calls),
             })
+        elif not reply.latency:  # no model: the work (e.g. running the code) is the review
+            reply = reply.model_copy(update={"latency": anyio.current_time() - start})
+        if reply.status == "ok" and reply.score is None:
+            # Unscored is a failure to score, whatever the critic called it; the judge and
+            # the output then agree that this role gave no score.
+            reply = reply.model_copy(update={"status": "error",
+                                             "error": reply.error or "the critic gave no score"})
         return reply, calls
 
     async def score(self, item: ScoreRecord) -> ScoreResult:
@@ -69,9 +77,18 @@ class Scorer:
         if len(self.critics) == 1:  # no task group to pay for (a sixth of a record's cost)
             await one(self.critics[0])
         else:
-            async with anyio.create_task_group() as tg:
-                for critic in self.critics:
-                    tg.start_soon(one, critic)
+            try:
+                async with anyio.create_task_group() as tg:
+                    for critic in self.critics:
+                        tg.start_soon(one, critic)
+            except ExceptionGroup as group:  # e.g. BusUnavailable: raised plainly, as with one
+                matched, rest = group.split(CriticError)
+                if matched is None or rest is not None:
+                    raise
+                first: BaseException = matched
+                while isinstance(first, BaseExceptionGroup):
+                    first = first.exceptions[0]
+                raise first from None
         ordered = tuple(critiques[c.name] for c in self.critics)
         judge_calls: list[ModelCall] = []
 

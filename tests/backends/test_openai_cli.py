@@ -33,12 +33,15 @@ def critic_run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("limit", [2, 4])
-def test_max_connections_caps_requests_in_flight(stub: StubServer, limit: int) -> None:
-    result = critic_run(stub.url, "--max-connections", str(limit))
+def test_max_connections_caps_requests_in_flight(limit: int) -> None:
+    # The stub answers no critique until `limit` of them are in flight at once, so the
+    # four critics must overlap up to the limit, whatever the machine's speed.
+    with StubServer.running(latency=0.0, concurrency=8, hold=limit) as stub:
+        result = critic_run(stub.url, "--max-connections", str(limit))
+        stats = stub.stats()
     assert result.returncode == 0, result.stderr
     verdict = json.loads(result.stdout)["verdicts"][0]
     assert verdict["critiques_used"] == 4
-    stats = stub.stats()
     assert stats["requests"] == 5  # one draft, four critiques
     assert stats["max_in_flight"] == limit  # all four critics fan out, up to the limit
 

@@ -1,19 +1,25 @@
 """A worker process for the NATS tests: serves a model-free critic that takes ``delay`` seconds.
 
-    python -m tests.bus.nats_worker URL NAME DELAY ACK_WAIT
+    python -m tests.bus.nats_worker URL NAME DELAY ACK_WAIT [gated]
 
 Prints ``ready`` once serving and ``got <draft text>`` when it takes a review,
 so a test knows which process holds which work (and can SIGKILL it). The
 critique's suggestion names this process, so a test sees who finished what.
+``gated``: every review waits, after printing ``got``, until the process gets
+SIGUSR1, so a test decides when work may finish. The bus's log (dropped
+messages) goes to stdout too.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sys
 from dataclasses import dataclass
 
 import anyio
+from anyio.abc import TaskStatus
 
 from critic.bus.nats import open_bus
 from critic.bus.worker import serve_critics
@@ -25,22 +31,41 @@ from critic.protocols import Recorder
 class SlowCritic:
     name: str
     delay: float
+    gate: anyio.Event | None = None
     weight: float = 1.0
-    timeout: float = 60.0
+    timeout: float = 3600.0
 
     async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
         print(f"got {request.draft.text}", flush=True)
+        if self.gate is not None:
+            await self.gate.wait()
         await anyio.sleep(self.delay)
         return Critique(role=self.name, round=request.draft.round, score=1.0,
                         suggestion=f"pid {os.getpid()}")
 
 
-async def main(url: str, name: str, delay: float, ack_wait: float) -> None:
-    async with open_bus(url, ack_wait=ack_wait) as bus:
-        await serve_critics(bus, [SlowCritic(name, delay)],
+async def open_gate(gate: anyio.Event, *, task_status: TaskStatus[None]) -> None:
+    with anyio.open_signal_receiver(signal.SIGUSR1) as signals:
+        task_status.started()
+        async for _ in signals:
+            gate.set()
+
+
+async def main(url: str, name: str, delay: float, ack_wait: float, gated: bool) -> None:
+    logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format="%(name)s: %(message)s")
+    async with (
+        open_bus(url, ack_wait=ack_wait, reconnect_window=None) as bus,
+        anyio.create_task_group() as tg,
+    ):
+        gate = anyio.Event() if gated else None
+        if gate is not None:
+            await tg.start(open_gate, gate)
+        await serve_critics(bus, [SlowCritic(name, delay, gate)],
                             ready=lambda: print("ready", flush=True))
+        tg.cancel_scope.cancel()
 
 
 if __name__ == "__main__":
     url, name, delay, ack_wait = sys.argv[1:5]
-    anyio.run(main, url, name, float(delay), float(ack_wait), backend="asyncio")
+    gated = sys.argv[5:] == ["gated"]
+    anyio.run(main, url, name, float(delay), float(ack_wait), gated, backend="asyncio")

@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from critic.grounding.humaneval import load_humaneval
 from critic.messages import Critique, ModelCall
 from critic.transcript import read_transcript
 
 
+@pytest.mark.model
 def test_doctests_feedback_reaches_the_generator(model_path: Path, tmp_path: Path) -> None:
     problem = load_humaneval()["HumanEval/0"]
     transcript = tmp_path / "doctests.jsonl"

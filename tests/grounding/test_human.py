@@ -94,6 +94,7 @@ def _read_until(fd: int, needle: bytes, buffer: bytearray, timeout: float) -> No
             buffer.extend(chunk)
 
 
+@pytest.mark.model
 def test_cli_human_role_through_a_pty(model_path: Path, tmp_path: Path) -> None:
     """A real session on SmolLM2 where the person types a score and feedback."""
     transcript = tmp_path / "human.jsonl"

@@ -24,25 +24,64 @@ from critic.roles.spec import Role, RoleSpec
 LENGTH_KIND = "length"
 
 
+def length_critique(name: str, request: ReviewRequest) -> Critique:
+    text = request.draft.text
+    return Critique(role=name, round=request.draft.round, score=min(1.0, len(text) / 10),
+                    raw_score=float(len(text)), problems=() if len(text) >= 10 else ("too short",))
+
+
 @dataclass
 class LengthCritic:
-    """Scores len(output) / 10, capped at 1; ``fail_on`` output raises, ``sleep`` delays."""
+    """Scores len(output) / 10, capped at 1; ``fail_on`` output raises, ``sleep`` delays,
+    ``hang`` never answers."""
 
     name: str
     weight: float = 1.0
     timeout: float = 10.0
     sleep: float = 0.0
     fail_on: str = "BOOM"
+    hang: bool = False
 
     async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
+        if self.hang:
+            await anyio.sleep_forever()
         if self.sleep:
             await anyio.sleep(self.sleep)
-        text = request.draft.text
-        if text == self.fail_on:
+        if request.draft.text == self.fail_on:
             raise RuntimeError("cannot review this")
-        return Critique(role=self.name, round=request.draft.round,
-                        score=min(1.0, len(text) / 10), raw_score=float(len(text)),
-                        problems=() if len(text) >= 10 else ("too short",))
+        return length_critique(self.name, request)
+
+
+class Turnstile:
+    """A length critic that answers the first ``free`` reviews and holds every later one.
+
+    :attr:`held` is set once ``expect_held`` reviews are being held, so a test knows
+    exactly what is in flight without timing anything; :attr:`release` lets them go.
+    Create it inside the event loop (it makes anyio events).
+    """
+
+    weight = 1.0
+    timeout = 3600.0
+
+    def __init__(self, name: str, *, free: int, expect_held: int) -> None:
+        self.name = name
+        self.free = free
+        self.expect_held = expect_held
+        self.started = self.holding = 0
+        self.held = anyio.Event()
+        self.release = anyio.Event()
+
+    async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
+        self.started += 1
+        if self.started > self.free:
+            self.holding += 1
+            try:
+                if self.holding == self.expect_held:
+                    self.held.set()
+                await self.release.wait()
+            finally:
+                self.holding -= 1
+        return length_critique(self.name, request)
 
 
 def length_kinds(sleep: float = 0.0) -> CriticKinds:
@@ -65,7 +104,13 @@ def length_registry(*names: str) -> RoleRegistry:
     return registry
 
 
+#: With this variable set to N, the ``slow-length`` critic's reviews after the N-th never end,
+#: so a run writes exactly N results and then waits to be stopped, however fast the machine.
+HOLD_AFTER = "SLOW_LENGTH_HOLD_AFTER"
+
 PLUGIN = '''
+import os
+
 import anyio
 from critic import Critique
 
@@ -75,12 +120,18 @@ class SlowLength:
 
     description = "Scores the output's length, slowly."
     weight = 1.0
-    timeout = 30.0
+    timeout = 3600.0
 
     def __init__(self, role, ctx):
         self.name = role.name
+        hold = os.environ.get("SLOW_LENGTH_HOLD_AFTER")
+        self.hold_after = int(hold) if hold else None
+        self.started = 0
 
     async def review(self, request, record):
+        self.started += 1
+        if self.hold_after is not None and self.started > self.hold_after:
+            await anyio.sleep_forever()
         await anyio.sleep(0.02)
         text = request.draft.text
         return Critique(role=self.name, round=1, score=min(1.0, len(text) / 10),

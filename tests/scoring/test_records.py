@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,11 @@ BAD_LINES = [
     (json.dumps({"id": ["x"], "input": "t", "output": "o"}).encode(), "id: Input should be a valid string"),
     (json.dumps({"id": "b", "input": "t", "output": "o", "extra": 1}).encode(), "extra: unknown field"),
     (json.dumps({"id": "b", "input": "t", "output": "o", "metadata": [1]}).encode(), "metadata"),
+    (b'{"id": "b", "input": "t", "output": "o", "metadata": {"x": NaN}}',
+     "NaN is not a JSON number"),
+    (b'{"id": "b", "input": "t", "output": "o", "target": -Infinity}',
+     "-Infinity is not a JSON number"),
+    (b'{"id": "b", "input": "t", "output": "o", "target": 2e308}', "2e308 is too large"),
     (b"[1, 2]", "expected a JSON object, got list"),
     (b"\x00\xff\xfe\x89PNG\x01", "not UTF-8 text"),
     (b'{"id": "b", "input": "t", "output": "' + b"x" * (10 * 1024 * 1024) + b'"}',
@@ -66,3 +72,11 @@ def test_fields_are_kept_and_integer_ids_become_strings(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(TranscriptError, match="cannot read"):
         read_records(tmp_path / "nope.jsonl")
+
+
+def test_only_regular_files_are_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # no writer: opening it for reading would wait forever
+    for path in (fifo, tmp_path, Path("/dev/zero")):
+        with pytest.raises(TranscriptError, match=f"cannot read {path}: not a regular file"):
+            read_records(path)

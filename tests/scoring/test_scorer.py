@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -14,15 +15,16 @@ from critic.critics.critic import LLMCritic
 from critic.errors import TranscriptError
 from critic.judges.llm import LLMJudge
 from critic.judges.rules import ThresholdJudge
-from critic.messages import ChatMessage, Draft, Envelope, Outcome, Task, Usage
+from critic.messages import ChatMessage, Critique, Draft, Envelope, Outcome, ReviewRequest, Task, Usage
+from critic.protocols import Recorder
 from critic.roles.registry import RoleRegistry
 from critic.scoring.job import ScoreConfig, score_file
 from critic.scoring.records import ScoreRecord
-from critic.scoring.results import ResultFile, read_results
+from critic.scoring.results import ResultFile, ResultVerdict, ScoreResult, read_results
 from critic.scoring.scorer import Scorer, default_judge, score_all
 from critic.testing import ScriptedModel
 from critic.transcript import TranscriptHeader, TranscriptWriter
-from tests.scoring.critics import LengthCritic, length_kinds, length_registry
+from tests.scoring.critics import LengthCritic, Turnstile, length_kinds, length_registry
 
 pytestmark = pytest.mark.anyio
 
@@ -78,7 +80,7 @@ async def test_failed_critic_is_recorded_and_the_judge_cannot_accept(tmp_path: P
 
 
 async def test_slow_critic_times_out_as_unscored(tmp_path: Path) -> None:
-    scorer = Scorer([LengthCritic("slow", timeout=0.05, sleep=5.0), LengthCritic("quick")],
+    scorer = Scorer([LengthCritic("slow", timeout=0.05, hang=True), LengthCritic("quick")],
                     ThresholdJudge(max_rounds=1))
     result = await scorer.score(ScoreRecord(id="1", input="t", output="abcdefghijk"))
     assert result.critiques["slow"].status == "timeout"
@@ -87,13 +89,16 @@ async def test_slow_critic_times_out_as_unscored(tmp_path: Path) -> None:
 
 
 class LimitedBackend:
-    """A model server that serves at most ``capacity`` requests at once, each taking ``latency``."""
+    """A model server serving at most ``capacity`` requests at once; each is answered only
+    once :attr:`gate` is set, and :attr:`offered` is set when ``expect`` requests are waiting."""
 
     name = "limited"
 
-    def __init__(self, capacity: int, latency: float) -> None:
+    def __init__(self, capacity: int, expect: int) -> None:
         self.limiter = anyio.Semaphore(capacity)
-        self.latency = latency
+        self.expect = expect
+        self.gate = anyio.Event()
+        self.offered = anyio.Event()
         self.in_flight = self.max_in_flight = 0
         self.outstanding = self.max_outstanding = 0
 
@@ -101,29 +106,45 @@ class LimitedBackend:
                        schema: JsonSchema | None = None) -> Completion:
         self.outstanding += 1
         self.max_outstanding = max(self.max_outstanding, self.outstanding)
-        async with self.limiter:
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            try:
-                await anyio.sleep(self.latency)
-            finally:
-                self.in_flight -= 1
-                self.outstanding -= 1
+        if self.outstanding == self.expect:
+            self.offered.set()
+        try:
+            async with self.limiter:
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                try:
+                    await self.gate.wait()
+                finally:
+                    self.in_flight -= 1
+        finally:
+            self.outstanding -= 1
         text = '{"score": 7, "problems": [], "suggestion": "none"}'
         return Completion(text=text, usage=Usage(prompt_tokens=10, completion_tokens=5),
-                          latency=self.latency)
+                          latency=0.01)
 
 
 @pytest.mark.parametrize(("concurrency", "expected"), [(1, 1), (2, 2), (4, 4), (8, 4)])
 async def test_requests_in_flight_grow_with_concurrency_up_to_capacity(
     tmp_path: Path, concurrency: int, expected: int
 ) -> None:
-    backend = LimitedBackend(capacity=4, latency=0.02)
+    backend = LimitedBackend(capacity=4, expect=concurrency)
     critic = LLMCritic(RoleRegistry(include_plugins=False, env_path="").get("correctness"), backend)
     records = [ScoreRecord(id=str(i), input="t", output="o") for i in range(16)]
+    written = 0
     with ResultFile(tmp_path / "out.jsonl") as out:
-        written = await score_all(Scorer([critic], ThresholdJudge(max_rounds=1)), records, out,
-                                  concurrency=concurrency)
+
+        async def run() -> None:
+            nonlocal written
+            written = await score_all(Scorer([critic], ThresholdJudge(max_rounds=1)), records,
+                                      out, concurrency=concurrency)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            await backend.offered.wait()
+            # Nothing can move until the gate opens: what is offered now is all there will be.
+            await anyio.wait_all_tasks_blocked()
+            assert (backend.outstanding, backend.in_flight) == (concurrency, expected)
+            backend.gate.set()
     assert written == 16
     assert backend.max_in_flight == expected
     assert backend.max_outstanding == concurrency  # the scorer offers exactly C requests at once
@@ -163,15 +184,54 @@ async def test_existing_output_needs_resume_or_overwrite(tmp_path: Path) -> None
 async def test_cancelling_leaves_only_whole_lines(tmp_path: Path) -> None:
     records = [ScoreRecord(id=str(i), input="t", output="o" * i) for i in range(200)]
     out_path = tmp_path / "out.jsonl"
-    with ResultFile(out_path) as out, anyio.move_on_after(0.3):
-        await score_all(Scorer([LengthCritic("len", sleep=0.01)], ThresholdJudge(max_rounds=1)),
-                        records, out, concurrency=8)
-    results = read_results(out_path)
-    assert 0 < len(results) < 200
+    turnstile = Turnstile("len", free=20, expect_held=8)
+    with ResultFile(out_path) as out:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(score_all, Scorer([turnstile], ThresholdJudge(max_rounds=1)),
+                                  records, out, concurrency=8))
+            await turnstile.held.wait()  # 20 written, 8 in flight: every slot is held
+            tg.cancel_scope.cancel()
+    assert turnstile.holding == 0  # the records in flight were cancelled...
     assert out_path.read_bytes().endswith(b"\n")
+    results = read_results(out_path)
+    assert len(results) == 20  # ...and not written; those done before stay whole
     with ResultFile(out_path, resume=True) as out:
+        assert len(out.done) == 20
         await score_all(Scorer([LengthCritic("len")], ThresholdJudge(max_rounds=1)), records, out)
     assert sorted(int(r.id) for r in read_results(out_path)) == list(range(200))
+
+
+async def test_one_result_file_per_run_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    with ResultFile(path) as first:
+        first.write(ScoreResult(id="a", critiques={}, verdict=ResultVerdict(
+            judge="j", decision="accept", reason="r")))
+        before = path.read_bytes()
+        for options in ({"resume": True}, {"overwrite": True}):
+            with pytest.raises(TranscriptError, match="another run is writing it"):
+                ResultFile(path, **options)
+            assert path.read_bytes() == before
+    with ResultFile(path, resume=True) as again:  # closing released the lock
+        assert again.done == {"a"}
+    with pytest.raises(TranscriptError, match="cannot resume /dev/null: not a regular file"):
+        ResultFile(Path("/dev/null"), resume=True)
+
+
+async def test_an_unscored_ok_critique_is_an_error_and_tool_critiques_carry_latency() -> None:
+    class NoScore:
+        name, weight, timeout = "vague", 1.0, 10.0
+
+        async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
+            await anyio.lowlevel.checkpoint()
+            return Critique(role=self.name, round=1, problems=("hmm",))
+
+    result = await Scorer([NoScore(), LengthCritic("len")], ThresholdJudge(max_rounds=1)).score(
+        ScoreRecord(id="1", input="t", output="long enough answer"))
+    vague = result.critiques["vague"]
+    assert (vague.status, vague.score, vague.error) == ("error", None, "the critic gave no score")
+    assert result.failed and result.verdict.aggregate == 1.0  # left out, not counted as 0
+    assert "1 of 2" in result.verdict.reason
+    assert result.critiques["len"].latency > 0  # no model: the review's own time
 
 
 async def test_skip_invalid_writes_the_errors_file(tmp_path: Path) -> None:

@@ -98,6 +98,26 @@ def test_summarize_command_json_and_table(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--threshold" in bad.stderr
 
 
+@pytest.mark.parametrize(("critique", "problem"), [
+    ({"status": "ok", "score": 5.0}, "critiques.a.score: Input should be less than or equal to 1"),
+    ({"status": "ok", "score": -0.5}, "critiques.a.score: Input should be greater than or equal"),
+    ({"status": "ok", "score": None}, "critiques.a: status 'ok' needs a score"),
+    ({"status": "ok"}, "critiques.a: status 'ok' needs a score"),
+])
+def test_summarize_rejects_impossible_scores_naming_the_line(
+    tmp_path: Path, critique: dict[str, object], problem: str
+) -> None:
+    path = tmp_path / "out.jsonl"
+    bad = json.loads(RESULTS[1].model_dump_json())
+    bad["critiques"]["a"] = critique
+    path.write_text(RESULTS[0].model_dump_json() + "\n" + json.dumps(bad) + "\n")
+    result = subprocess.run([sys.executable, "-m", "critic.cli.main", "summarize", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {path}:2: not a score result ({problem}")
+
+
 def test_plain_progress_lines_when_not_a_terminal() -> None:
     out = StringIO()
     progress = ScoreProgress(Console(file=out, force_terminal=False), every=0.0)
