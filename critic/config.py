@@ -39,6 +39,13 @@ def cli_message(exc: ValidationError) -> str:
     return f"--{field.replace('_', '-')}: {msg}"
 
 
+def needs_roles(value: tuple[str, ...]) -> tuple[str, ...]:
+    """A validator for runs that cannot go without a critic role."""
+    if not value:
+        raise ValueError("at least one critic role is needed")
+    return value
+
+
 class Settings(BaseModel):
     """What every run shares: its roles, where they come from, its models, seed and bus.
 
@@ -107,12 +114,7 @@ class RunConfig(Settings):
             raise ValueError("the task is empty")
         return value.strip()
 
-    @field_validator("roles")
-    @classmethod
-    def _some_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("at least one critic role is needed")
-        return value
+    _some_roles = field_validator("roles")(needs_roles)
 
     @model_validator(mode="after")
     def _rules_valid(self) -> RunConfig:

@@ -44,7 +44,7 @@ class BusCritic:
     name: str
     weight: float = 1.0
     reply_timeout: float = 120.0 + TIMEOUT_GRACE
-    #: :func:`~critic.agents.critic_handler`'s cut-off: none, the reply timeout is ours to report.
+    #: :func:`~critic.bus.hosting.review`'s cut-off: none, the reply timeout is ours to report.
     timeout: float = math.inf
 
     @classmethod

@@ -1,7 +1,7 @@
 """The ``critic`` command: parse, call the library, print. No logic lives here.
 
 Each sub-command lives in its own module under :mod:`critic.cli.app`;
-importing the module registers it on :data:`critic.commands.app`.
+importing the module registers it on :data:`critic.cli.app.app`.
 
 Exit codes: 0 done; 1 the command ran but did not get its result (e.g. a
 session whose generator never produced a draft); 2 a user error (bad flag,

@@ -10,7 +10,7 @@ A judge role is a TOML role with ``kind = "judge"``; its templates get the
 usual variables, with ``feedback`` holding the critiques (each critic's
 score, problems and suggestion) and ``round`` the current round.
 
-The model decides within the stop rules of a :class:`~critic.judge.ThresholdJudge`
+The model decides within the stop rules of a :class:`~critic.judges.rules.ThresholdJudge`
 (``rules``), which it cannot overrule:
 
 * with no scored critique it is not asked; the rules decide (never accept);

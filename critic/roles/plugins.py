@@ -2,11 +2,11 @@
 
 An entry point resolves to one of:
 
-* a **class** implementing the :class:`~critic.agents.Critic` protocol. The
+* a **class** implementing the :class:`~critic.protocols.Critic` protocol. The
   role takes the entry point's name, kind ``plugin``, and the class's
   ``description`` attribute (or the first line of its docstring). The critic
-  is built as ``cls(role, ctx)`` with its :class:`~critic.roles.Role` and a
-  :class:`~critic.kinds.CriticContext` (models, seed), like any other kind;
+  is built as ``cls(role, ctx)`` with its :class:`~critic.roles.spec.Role` and a
+  :class:`~critic.protocols.CriticContext` (models, seed), like any other kind;
 * a **folder** of TOML roles: a :class:`~pathlib.Path` or ``str`` attribute,
   or a module/package (its own folder). Templates are looked up beside the
   TOML files, then in ``../prompts``, then in critic's built-in prompts.

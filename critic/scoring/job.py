@@ -20,7 +20,7 @@ import anyio
 from pydantic import Field, field_validator, model_validator
 
 from critic.bus.worker import BusCritic
-from critic.config import Settings
+from critic.config import Settings, needs_roles
 from critic.errors import ConfigError, TranscriptError
 from critic.judges.select import build_judge
 from critic.launch import launch
@@ -52,12 +52,7 @@ class ScoreConfig(Settings):
     errors: Path | None = None
     """Where ``skip_invalid`` records bad lines (default: OUTPUT with ``.errors.jsonl``)."""
 
-    @field_validator("roles")
-    @classmethod
-    def _some_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("at least one critic role is needed")
-        return value
+    _some_roles = field_validator("roles")(needs_roles)
 
     @model_validator(mode="after")
     def _errors_need_skip_invalid(self) -> ScoreConfig:

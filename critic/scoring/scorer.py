@@ -2,10 +2,10 @@
 
 A record becomes a :class:`~critic.messages.Task` (``input``, with ``target``
 as its reference) and a round-1 :class:`~critic.messages.Draft` (``output``);
-every critic reviews it concurrently through :func:`~critic.agents.critic_handler`
+every critic reviews it concurrently through :func:`~critic.bus.hosting.review`
 (so a critic that raises or times out is an unscored critique, as in a
 session), then the judge decides. The default judge is a
-:class:`~critic.judge.ThresholdJudge` with ``max_rounds=1``: accept or discard.
+:class:`~critic.judges.rules.ThresholdJudge` with ``max_rounds=1``: accept or discard.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 import anyio
 
-from critic.bus.hosting import critic_handler
-from critic.bus.topics import topic
+from critic.bus.hosting import review, with_cost
 from critic.errors import CriticError
 from critic.judges.rules import ThresholdJudge
-from critic.messages import Critique, Draft, Envelope, JudgeRequest, ModelCall, ReviewRequest, Task, Usage
+from critic.messages import Critique, Draft, JudgeRequest, ModelCall, ReviewRequest, Task, Usage
 from critic.protocols import Critic, Judge
 from critic.scoring.records import ScoreRecord
 from critic.scoring.results import ResultFile, ResultVerdict, RoleScore, ScoreResult
@@ -36,26 +35,17 @@ class Scorer:
     judge: Judge
 
     async def _review(
-        self, critic: Critic, request: ReviewRequest, record_id: str
+        self, critic: Critic, request: ReviewRequest
     ) -> tuple[Critique, list[ModelCall]]:
         calls: list[ModelCall] = []
 
         async def record(call: ModelCall) -> None:
             calls.append(call)
 
-        envelope = Envelope(
-            session=record_id, topic=topic("score", "review", critic.name), sender="scorer",
-            payload=request,
-        )
         start = anyio.current_time()
-        reply = await critic_handler(critic)(envelope, record)
+        reply = with_cost(await review(critic, request, record), calls)
         assert isinstance(reply, Critique)
-        if calls:  # the critique carries the cost of making it, as on the bus
-            reply = reply.model_copy(update={
-                "usage": sum((c.usage for c in calls), Usage()),
-                "latency": sum(c.latency for c in calls),
-            })
-        elif not reply.latency:  # no model: the work (e.g. running the code) is the review
+        if not calls and not reply.latency:  # no model: the work (e.g. running the code) is the review
             reply = reply.model_copy(update={"latency": anyio.current_time() - start})
         if reply.status == "ok" and reply.score is None:
             # Unscored is a failure to score, whatever the critic called it; the judge and
@@ -72,7 +62,7 @@ class Scorer:
 
         async def one(critic: Critic) -> None:
             request = ReviewRequest(task=task, draft=draft, role=critic.name)
-            critiques[critic.name], _ = await self._review(critic, request, item.id)
+            critiques[critic.name], _ = await self._review(critic, request)
 
         if len(self.critics) == 1:  # no task group to pay for (a sixth of a record's cost)
             await one(self.critics[0])

@@ -47,7 +47,7 @@ REPO = Path(critic.__file__).resolve().parents[1]
 # Runs run_python in a process of its own, for tests that kill it or feed its stdin.
 PARENT = """
 import json, sys, anyio
-from critic.grounding import SandboxLimits, run_python
+from critic.grounding.sandbox import SandboxLimits, run_python
 
 async def main() -> None:
     limits = SandboxLimits.model_validate_json(sys.argv[3])
