@@ -16,7 +16,10 @@ else
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_OPENMP=OFF
 endif
 
-DEMO_TASK ?= Write a Python function that reverses a string.
+# The demo: a code task whose examples are in its prompt. The doctests and runs critics
+# carry correctness; the LLM critic (advice, weight 0) is shown but not counted, because on
+# the embedded SmolLM2 its scores do not separate right from wrong (see README).
+DEMO_TASK_FILE ?= examples/demo_task.txt
 
 .PHONY: demo test lint bench install clean wheel-check
 
@@ -38,7 +41,8 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/critic run "$(DEMO_TASK)" --role correctness --role clarity --max-rounds 2
+	$(BIN)/critic run "$$(cat $(DEMO_TASK_FILE))" --role doctests --role runs --role advice \
+		--max-rounds 3 --max-tokens 200
 
 test: $(STAMP) wheel-check
 	$(BIN)/pytest

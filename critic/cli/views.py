@@ -37,6 +37,8 @@ class SessionView:
         elif isinstance(payload, Critique):
             if payload.scored:
                 head = f"[bold]{escape(payload.role)}[/bold] score {_score(payload.score)}"
+                if payload.weight == 0:  # shown so a reader sees it, never counted
+                    head += " [dim](advisory: weight 0, not counted)[/dim]"
                 lines = [head, *(f"  • {escape(p)}" for p in payload.problems)]
                 if payload.suggestion:
                     lines.append(f"  → {escape(payload.suggestion)}")
