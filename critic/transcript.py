@@ -86,7 +86,8 @@ class TranscriptHeader(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _migrate(cls, data: object) -> object:
-        if not isinstance(data, dict) or data.get("format", 1) != 1:
+        # Every file written carries its format; a header built in Python is current.
+        if not isinstance(data, dict) or data.get("format") != 1:
             return data
         # Format 1 kept judge, roles and debater settings inside an untyped config.
         data = dict(data)

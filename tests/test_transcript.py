@@ -118,7 +118,7 @@ def test_replay_refuses_a_format_it_does_not_know(tmp_path: Path) -> None:
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip() == (
         f"error: {path}:1: not a transcript header (format: transcript format 99 is not "
-        "supported (this critic reads format 1))")
+        "supported (this critic reads format 2))")
 
 
 def test_replay_reads_regular_files_only(tmp_path: Path) -> None:
@@ -136,3 +136,19 @@ def test_a_line_over_the_bound_is_named_not_read_whole(tmp_path: Path) -> None:
     with pytest.raises(TranscriptError, match=r"t.jsonl:2: line longer than 50 bytes"):
         list(iter_lines(path, max_bytes=50))
     assert [n for n, _ in iter_lines(path, max_bytes=101)] == [1, 2]
+
+
+def test_a_header_built_in_python_keeps_its_judge_and_roles(tmp_path: Path) -> None:
+    from critic.config import RunConfig
+    from critic.judges.rules import ThresholdJudge
+    from critic.roles.spec import RoleSpec
+    from critic.transcript import JudgeSpec
+
+    spec = RoleSpec(name="r", description="d", kind="python-exec")
+    header = TranscriptHeader(session="s", config=RunConfig(task="t", roles=("r",)),
+                              judge=JudgeSpec(name="threshold", rules=ThresholdJudge(max_rounds=2)),
+                              roles={"r": spec})
+    path = tmp_path / "t.jsonl"
+    TranscriptWriter(path, header).close()
+    again = read_transcript(path).header
+    assert again.roles == {"r": spec} and again.judge == header.judge
