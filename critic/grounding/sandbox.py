@@ -205,7 +205,10 @@ def _claim_workdir() -> tuple[Path, int]:
     _remove_abandoned(base)
     while True:
         path = Path(tempfile.mkdtemp(prefix=_WORKDIR_PREFIX, dir=base))
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:  # another run's sweep removed it before we could lock it: again
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             # Another run's sweep may have taken it for abandoned before we locked it.

@@ -594,3 +594,29 @@ def test_trim_traceback_keeps_the_tail() -> None:
     stderr = "\n".join(f"line {i}" for i in range(40)) + "\nValueError: bad"
     trimmed = trim_traceback(stderr, lines=5)
     assert trimmed.splitlines() == ["line 36", "line 37", "line 38", "line 39", "ValueError: bad"]
+
+
+def test_a_workdir_swept_before_it_is_locked_is_replaced(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Another process's sweep can remove a fresh directory between mkdtemp and flock.
+    import shutil
+    import tempfile
+
+    made: list[str] = []
+    real = tempfile.mkdtemp
+
+    def swept_once(*args: object, **kwargs: object) -> str:
+        path = real(*args, **kwargs)  # type: ignore[call-overload]
+        made.append(path)
+        if len(made) == 1:
+            shutil.rmtree(path)
+        return str(path)
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempfile, "mkdtemp", swept_once)
+    path, fd = sandbox._claim_workdir()
+    try:
+        assert len(made) == 2 and path == Path(made[1]) and path.is_dir()
+    finally:
+        sandbox._release_workdir(path, fd)
