@@ -274,6 +274,9 @@ class DebateVerdict(Message):
     reason: str = Field(min_length=1)
     votes: dict[str, int] = Field(default_factory=dict)
     usage: Usage = Usage()
+    shown: tuple[str, ...] = ()
+    """The debaters in the order the judge saw them, as "Answer 1", "Answer 2", ...
+    (empty when the judge read no answers, or saw the debaters' own names)."""
 
 
 class DebateMetrics(Message):

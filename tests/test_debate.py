@@ -25,7 +25,16 @@ from critic import (
 from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.backends.scripted import Reply
 from critic.errors import ConfigError, ModelError
-from critic.messages import Answer, ChatMessage, DebateOutcome, DebateRequest, DebateRound
+from critic.messages import (
+    Answer,
+    ChatMessage,
+    DebateJudgeRequest,
+    DebateOutcome,
+    DebateRequest,
+    DebateRound,
+    DebateVerdict,
+    ModelCall,
+)
 from critic.prompts import PromptLibrary, PromptTemplate
 from critic.protocols import Backend
 from critic.testing import ScriptedModel
@@ -248,7 +257,10 @@ async def test_llm_judge_picks_an_answer_and_falls_back_to_the_vote() -> None:
     assert outcome.decision == "accept" and outcome.answer == "156"
     assert outcome.reason.startswith("debate-judge: ")
     judge_prompt = model.calls_of("debate-judge")[0].messages[-1].content
-    assert QUESTION in judge_prompt and "debater-2:\nAnswer: 144" in judge_prompt
+    # Blind by default: neutral labels, no debater names.
+    assert QUESTION in judge_prompt and "Answer 1:\n" in judge_prompt
+    assert "Answer 2:\n" in judge_prompt and "debater-" not in judge_prompt
+    assert sorted(outcome.verdict.shown) == ["debater-1", "debater-2"]
 
     broken = ModelError("judge down")
     d, _ = debate({
@@ -369,3 +381,61 @@ async def test_every_debater_failing_is_a_discard() -> None:
     assert outcome.decision == "discard" and outcome.stop == "no_debaters"
     assert outcome.rounds_used == 1 and set(outcome.failed) == {"debater-1", "debater-2"}
     assert "no debater answered" in outcome.reason
+
+
+async def test_a_blind_judge_sees_a_seeded_shuffle_under_neutral_labels(tmp_path: Path) -> None:
+    """The transcript records the order the judge saw; replaying the recorded judge request
+    with the recorded completion (no model) reproduces the verdict and the exact prompt."""
+    said = json.dumps({"reason": "most agree", "decision": "accept", "answer": "156"})
+    values = {f"debater-{i}": v for i, v in enumerate((156, 144, 156, 150, 156), 1)}
+    orders = set()
+    for seed in range(6):
+        path = tmp_path / f"debate-{seed}.jsonl"
+        writer = TranscriptWriter(path, TranscriptHeader(session="x", mode="debate"))
+        scripts: dict[str, list[Reply]] = {n: [f"Answer: {v}"] for n, v in values.items()}
+        d, model = debate({**scripts, "debate-judge": [said]}, n=5, rounds=1,
+                          judge="debate-judge", transcript=writer)
+        assert isinstance(d.judge, LLMDebateJudge)
+        d.judge.seed = seed
+        outcome = await d.run()
+        writer.close()
+        prompt = model.calls_of("debate-judge")[0].messages[-1].content
+        shown = outcome.verdict.shown
+        assert sorted(shown) == [f"debater-{i}" for i in range(1, 6)]
+        orders.add(shown)
+        # What the transcript says the judge saw is what its prompt held, label by label.
+        for i, name in enumerate(shown, 1):
+            assert f"Answer {i}:\nAnswer: {values[name]}" in prompt
+        transcript = read_transcript(path)
+        [request] = transcript.payloads("debate_judge_request")
+        [verdict] = transcript.payloads("debate_verdict")
+        [call] = [c for c in transcript.payloads("model_call")
+                  if isinstance(c, ModelCall) and c.agent == "debate-judge"]
+        assert isinstance(request, DebateJudgeRequest) and isinstance(verdict, DebateVerdict)
+        assert verdict.shown == shown
+        replayed_model = ScriptedModel(scripts={"debate-judge": [call.completion or ""]})
+        replay = LLMDebateJudge(ROLES.get("debate-judge"),
+                                replayed_model.backend("debate-judge"), seed=seed)
+        calls: list[ModelCall] = []
+
+        async def keep(c: ModelCall) -> None:
+            calls.append(c)
+
+        again = await replay.decide(request, keep)
+        assert again.model_copy(update={"usage": verdict.usage}) == verdict
+        assert calls[0].messages == call.messages
+    # Seeds change the order (6 seeds over 120 orders: all equal would be a broken shuffle).
+    assert len(orders) > 1
+
+
+async def test_a_judge_that_is_not_blind_sees_names_in_the_debaters_order() -> None:
+    said = json.dumps({"reason": "r", "decision": "accept", "answer": "156"})
+    d, model = debate({
+        "debater-1": ["Answer: 156"], "debater-2": ["Answer: 144"], "debate-judge": [said],
+    }, n=2, rounds=1, judge="debate-judge")
+    assert isinstance(d.judge, LLMDebateJudge)
+    d.judge.blind = False
+    outcome = await d.run()
+    prompt = model.calls_of("debate-judge")[0].messages[-1].content
+    assert prompt.index("debater-1:\nAnswer: 156") < prompt.index("debater-2:\nAnswer: 144")
+    assert outcome.verdict.shown == ()

@@ -69,6 +69,9 @@ class DebateView:
                 (payload.decision.upper(), f"bold {_COLOURS[payload.decision]}"),
                 f" by {payload.judge}: ", payload.reason,
             ))
+            if payload.shown:
+                seen = ", ".join(f"Answer {i} = {name}" for i, name in enumerate(payload.shown, 1))
+                out.print(f"  [dim]the judge saw: {escape(seen)}[/dim]")
         elif isinstance(payload, DebateOutcome):
             self._outcome(payload)
         elif self.show_calls and payload.kind == "model_call":

@@ -25,13 +25,16 @@ The model decides within the stop rules of a :class:`~critic.judges.rules.Thresh
 
 **Debates.** The judge reads the question and the final answers and picks or
 synthesizes one; if its model fails, the majority vote decides and the reason
-says so.
+says so. By default (``blind``) it sees the answers in a seeded shuffled
+order under neutral labels ("Answer 1", ...), and the verdict records that
+order in ``shown``.
 
     judge = LLMDebateJudge(registry.get("debate-judge"), model.backend("debate-judge"))
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -42,7 +45,7 @@ from critic.debate.debaters import format_answers
 from critic.errors import ConfigError, ModelError
 from critic.judges.majority import MajorityJudge, count_votes, describe_votes
 from critic.judges.rules import ThresholdJudge
-from critic.messages import DebateJudgeRequest, DebateVerdict, JudgeRequest, Verdict
+from critic.messages import Answer, DebateJudgeRequest, DebateVerdict, JudgeRequest, Verdict
 from critic.prompts import TEMPLATE_VARIABLES
 from critic.protocols import AnswerExtractor, Backend, Recorder
 from critic.roles.spec import Role
@@ -52,6 +55,11 @@ from critic.structured import complete_structured
 JUDGE_VARIABLES = ("task", "draft", "round", "feedback", "reference", "tests")
 
 Output = TypeVar("Output", bound=BaseModel)
+
+
+def neutral_label(index: int) -> str:
+    """The label a judge sees instead of a name: "Answer 1", "Answer 2", ..."""
+    return f"Answer {index + 1}"
 
 
 class JudgeOutput(BaseModel):
@@ -173,10 +181,28 @@ class LLMDebateJudge(_JudgeRole):
     seed: int | None = None
     """Used when the role sets no seed of its own."""
 
-    @staticmethod
-    def variables(request: DebateJudgeRequest) -> dict[str, object]:
+    blind: bool = True
+    """Show the answers in a seeded shuffled order as "Answer 1", "Answer 2", ...
+    (not in the debaters' order under their names), so neither position nor
+    identity can sway the judge; the order is recorded in the verdict's ``shown``."""
+
+    def shown(self, request: DebateJudgeRequest) -> tuple[Answer, ...]:
+        """The answers in the order the judge sees them: a pure function of the request
+        and the seed, so a transcript's verdict can be replayed exactly."""
+        answers = list(request.answers)
+        if self.blind:
+            # A str seed is hashed (SHA-512) by random, so the order is the same on every run.
+            key = f"{self.seed if self.seed is not None else 0}|{request.round}|{request.question}"
+            random.Random(key).shuffle(answers)
+        return tuple(answers)
+
+    def variables(self, request: DebateJudgeRequest) -> dict[str, object]:
         """What the judge's templates see: the question and the final answers."""
-        answers = format_answers(request.answers)
+        shown = self.shown(request)
+        if self.blind:
+            shown = tuple(a.model_copy(update={"debater": neutral_label(i)})
+                          for i, a in enumerate(shown))
+        answers = format_answers(shown)
         return {
             "task": request.question, "answers": answers, "draft": answers,
             "round": request.round, "feedback": describe_votes(count_votes(request.answers)),
@@ -187,6 +213,9 @@ class LLMDebateJudge(_JudgeRole):
         majority = await MajorityJudge(self.name).decide(request, record)
         if not any(a.status == "ok" for a in request.answers):
             return majority
+        if self.blind:
+            majority = majority.model_copy(
+                update={"shown": tuple(a.debater for a in self.shown(request))})
         try:
             output = await self.ask(self.variables(request), DebateJudgeOutput,
                                     seed=self.seed, attempts=self.attempts, record=record)
