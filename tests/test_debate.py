@@ -383,6 +383,10 @@ async def test_every_debater_failing_is_a_discard() -> None:
     assert "no debater answered" in outcome.reason
 
 
+async def _ignore(call: ModelCall) -> None:
+    return None
+
+
 async def test_a_blind_judge_sees_a_seeded_shuffle_under_neutral_labels(tmp_path: Path) -> None:
     """The transcript records the order the judge saw; replaying the recorded judge request
     with the recorded completion (no model) reproduces the verdict and the exact prompt."""
@@ -416,14 +420,9 @@ async def test_a_blind_judge_sees_a_seeded_shuffle_under_neutral_labels(tmp_path
         replayed_model = ScriptedModel(scripts={"debate-judge": [call.completion or ""]})
         replay = LLMDebateJudge(ROLES.get("debate-judge"),
                                 replayed_model.backend("debate-judge"), seed=seed)
-        calls: list[ModelCall] = []
-
-        async def keep(c: ModelCall) -> None:
-            calls.append(c)
-
-        again = await replay.decide(request, keep)
+        again = await replay.decide(request, _ignore)
         assert again.model_copy(update={"usage": verdict.usage}) == verdict
-        assert calls[0].messages == call.messages
+        assert replayed_model.calls[0].messages == call.messages
     # Seeds change the order (6 seeds over 120 orders: all equal would be a broken shuffle).
     assert len(orders) > 1
 
