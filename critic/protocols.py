@@ -18,6 +18,8 @@ Judge              judge(request, record) -> Verdict          ThresholdJudge, LL
 Debater            answer(request, record) -> Answer          LLMDebater
 DebateJudge        decide(request, record) -> DebateVerdict   MajorityJudge, LLMDebateJudge
 AnswerExtractor    extract(text) -> str | None                NumberAnswer, OptionAnswer
+PairwiseJudge      prefer(question, a, b, record) -> choice   LLMPairwiseJudge, BothOrders
+AnswerScorer       score(question, answer, label, record)     (probes' scripted scorers)
 CriticFactory      (role, ctx) -> Critic                      a critic kind (roles.kinds)
 =================  =========================================  ============================
 """
@@ -27,7 +29,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.messages import (
@@ -210,6 +212,24 @@ class AnswerExtractor(Protocol):
     def name(self) -> str: ...
 
     async def extract(self, text: str) -> str | None: ...
+
+
+#: A pairwise judge's choice: the first answer it was given, the second, or neither.
+Preference = Literal["a", "b", "tie"]
+
+
+@runtime_checkable
+class PairwiseJudge(Protocol):
+    """Prefers one of two answers to a question (what the bias probes measure)."""
+
+    async def prefer(self, question: str, a: str, b: str, record: Recorder) -> Preference: ...
+
+
+@runtime_checkable
+class AnswerScorer(Protocol):
+    """Scores one answer in [0, 1], shown under ``label`` (a name, or "Answer 1")."""
+
+    async def score(self, question: str, answer: str, label: str, record: Recorder) -> float: ...
 
 
 # --- building critics from roles -------------------------------------------------

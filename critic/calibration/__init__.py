@@ -1,0 +1,1 @@
+"""Can you trust your judge? Calibration against labelled data, and bias probes."""
