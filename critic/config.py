@@ -103,6 +103,8 @@ class RunConfig(Settings):
     max_tokens: int = Field(default=320, ge=1)
     judge: str = "threshold"
     """``threshold`` (the rules alone) or a judge role deciding within those rules."""
+    forbid_self_judging: bool = False
+    """Refuse a judge role on the generator's model (by default: a warning)."""
     tests: str | None = None
     """Tests for grounded critics (doctest examples, asserts or HumanEval's ``check``)."""
     reference: str | None = None
@@ -156,6 +158,8 @@ class DebateConfig(Settings):
     converge_at: float = 1.0
     temperature: float = Field(default=0.7, ge=0.0)
     max_tokens: int = Field(default=160, ge=1)
+    forbid_self_judging: bool = False
+    """Refuse a judge role on a debater's model (by default: a warning)."""
 
     @field_validator("question")
     @classmethod

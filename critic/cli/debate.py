@@ -56,6 +56,8 @@ def debate(
     max_attempts: MaxAttempts = 5,
     cache: CacheFile = None,
     offline: Offline = False,
+    forbid_self_judging: Annotated[bool, typer.Option(
+        help="Refuse a judge role on a debater's model (default: a warning).")] = False,
 ) -> None:
     """Run a debate and show each round live (or print the outcome with --json)."""
     config = DebateConfig.parse(
@@ -63,6 +65,7 @@ def debate(
         judge=judge, extract=extract, converge_at=converge_at, model=model, seed=seed,
         temperature=temperature, max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()),
         bus=bus, models=model_options(max_connections, max_attempts, cache, offline),
+        forbid_self_judging=forbid_self_judging,
     )
     view = None if json_out else DebateView(Console(highlight=False))
     outcome = anyio.run(lambda: run_debate(

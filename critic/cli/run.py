@@ -59,6 +59,8 @@ def run(
     max_attempts: MaxAttempts = 5,
     cache: CacheFile = None,
     offline: Offline = False,
+    forbid_self_judging: Annotated[bool, typer.Option(
+        help="Refuse a judge role on the generator's model (default: a warning).")] = False,
 ) -> None:
     """Run one critique session and show it live (or print the Outcome with --json).
 
@@ -72,6 +74,7 @@ def run(
         max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()), judge=judge,
         bus=bus, tests=read_tests(tests), reference=reference,
         models=model_options(max_connections, max_attempts, cache, offline),
+        forbid_self_judging=forbid_self_judging,
     )
     view = None if json_out else SessionView(Console(highlight=False))
     outcome = anyio.run(lambda: run_critique(

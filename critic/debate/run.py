@@ -23,6 +23,7 @@ from critic.debate.debaters import LLMDebater
 from critic.errors import ConfigError
 from critic.judges.llm import LLMDebateJudge
 from critic.judges.select import build_debate_judge
+from critic.judges.self_judging import check_self_judging
 from critic.launch import launch
 from critic.messages import DebateOutcome
 from critic.roles.kinds import CriticKinds
@@ -84,6 +85,9 @@ async def run_debate(
                                    seed=config.seed)
         if isinstance(judge, LLMDebateJudge):
             models[judge.name] = run.pool.get(judge.role.spec.model).describe()
+            check_self_judging(judge.name, models[judge.name],
+                               {d.name: models[d.name] for d in debaters},
+                               forbid=config.forbid_self_judging)
         debate = Debate(
             config.question, debaters, judge, critics.local, answers, rounds=config.rounds,
             converge_at=config.converge_at, observer=observer, remote=critics.remote,

@@ -10,6 +10,7 @@ from critic.config import RunConfig
 from critic.critics.generator import LLMGenerator
 from critic.judges.llm import LLMJudge
 from critic.judges.select import build_judge
+from critic.judges.self_judging import check_self_judging
 from critic.launch import launch
 from critic.messages import Outcome, Task
 from critic.roles.kinds import CriticKinds
@@ -44,6 +45,8 @@ async def run_critique(
         models = {"generator": model.describe(), **critics.models}
         if isinstance(judge, LLMJudge):
             models[judge.name] = run.pool.get(judge.role.spec.model).describe()
+            check_self_judging(judge.name, models[judge.name], {"generator": models["generator"]},
+                               forbid=config.forbid_self_judging)
         session = Session(
             Task(prompt=config.task, tests=config.tests, reference=config.reference),
             generator, judge, critics.local, remote=critics.remote, observer=observer,
