@@ -24,6 +24,7 @@ from critic.bus.memory import MemoryBus
 from critic.bus.nats import NatsBus
 from critic.bus.topics import Topic
 from critic.bus.worker import BusCritic
+from critic.calibration.probes import LabelledOutput, PairItem, ProbesReport, run_probes
 from critic.config import DebateConfig, RunConfig, WorkerConfig
 from critic.critics.critic import LLMCritic
 from critic.critics.generator import LLMGenerator
@@ -54,7 +55,9 @@ from critic.grounding.sandbox import SandboxLimits, SandboxResult
 from critic.grounding.testing import UnitTestCritic
 from critic.judges.llm import LLMDebateJudge, LLMJudge
 from critic.judges.majority import MajorityJudge
+from critic.judges.pairwise import BothOrders, LLMPairwiseJudge
 from critic.judges.rules import ThresholdJudge
+from critic.judges.self_judging import SelfJudgingWarning
 from critic.messages import (
     Answer,
     ChatMessage,
@@ -78,6 +81,7 @@ from critic.messages import (
 from critic.prompts import PromptLibrary
 from critic.protocols import (
     AnswerExtractor,
+    AnswerScorer,
     Backend,
     Bus,
     Critic,
@@ -88,6 +92,7 @@ from critic.protocols import (
     Generator,
     Judge,
     Model,
+    PairwiseJudge,
     Recorder,
     Subscription,
 )
@@ -108,7 +113,9 @@ from critic.viewer import render_html, write_html
 __all__ = [
     "Answer",
     "AnswerExtractor",
+    "AnswerScorer",
     "Backend",
+    "BothOrders",
     "Bus",
     "BusCritic",
     "BusError",
@@ -147,6 +154,8 @@ __all__ = [
     "LLMDebater",
     "LLMGenerator",
     "LLMJudge",
+    "LLMPairwiseJudge",
+    "LabelledOutput",
     "LlamaCppModel",
     "MajorityJudge",
     "MalformedOutput",
@@ -162,6 +171,9 @@ __all__ = [
     "OpenAIModel",
     "OptionAnswer",
     "Outcome",
+    "PairItem",
+    "PairwiseJudge",
+    "ProbesReport",
     "PromptLibrary",
     "PythonExecCritic",
     "Recorder",
@@ -181,6 +193,7 @@ __all__ = [
     "ScoreReport",
     "ScoreResult",
     "Scorer",
+    "SelfJudgingWarning",
     "Session",
     "StatisticsError",
     "Subscription",
@@ -211,6 +224,7 @@ __all__ = [
     "render_html",
     "run_critique",
     "run_debate",
+    "run_probes",
     "score_file",
     "summarize",
     "write_html",
