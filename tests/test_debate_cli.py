@@ -101,6 +101,14 @@ def test_persona_role_and_llm_judge_on_the_local_model(tmp_path: Path, model_pat
     assert "What is 7 + 5?" in judged[0].messages[-1].content
     # The judge either decided (its reason leads) or failed and the vote decided.
     assert outcome.reason.startswith("debate-judge: ") or "majority vote decided" in outcome.reason
+    # Blind by default: neutral labels in the prompt, the order it saw in the verdict and replay.
+    prompt = judged[0].messages[-1].content
+    assert "Answer 1:\n" in prompt and "Answer 2:\n" in prompt and "debater-" not in prompt
+    assert sorted(outcome.verdict.shown) == ["debater-1", "debater-2"]
+    assert "SelfJudgingWarning" in result.stderr  # the judge shares the debaters' model
+    shown = critic("replay", str(transcript))
+    assert shown.returncode == 0, shown.stderr
+    assert f"the judge saw: Answer 1 = {outcome.verdict.shown[0]}" in shown.stdout
 
 
 @pytest.mark.model
