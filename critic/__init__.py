@@ -56,6 +56,7 @@ from critic.grounding.testing import UnitTestCritic
 from critic.judges.llm import LLMDebateJudge, LLMJudge
 from critic.judges.majority import MajorityJudge
 from critic.judges.pairwise import BothOrders, LLMPairwiseJudge
+from critic.judges.pointwise import LLMAnswerScorer
 from critic.judges.rules import ThresholdJudge
 from critic.judges.self_judging import SelfJudgingWarning
 from critic.messages import (
@@ -149,6 +150,7 @@ __all__ = [
     "HumanCritic",
     "Judge",
     "JudgeRequest",
+    "LLMAnswerScorer",
     "LLMCritic",
     "LLMDebateJudge",
     "LLMDebater",

@@ -42,6 +42,7 @@ PUBLIC = [
     "HumanCritic",
     "Judge",
     "JudgeRequest",
+    "LLMAnswerScorer",
     "LLMCritic",
     "LLMDebateJudge",
     "LLMDebater",

@@ -16,6 +16,7 @@ from critic.calibration.probes import (
     self_preference_probe,
 )
 from critic.judges.pairwise import BothOrders, LLMPairwiseJudge
+from critic.judges.pointwise import LLMAnswerScorer
 from critic.messages import ModelCall
 from critic.protocols import Preference, Recorder
 from critic.roles.registry import RoleRegistry
@@ -177,3 +178,15 @@ async def test_llm_pairwise_judge_is_blind_and_maps_a_shuffled_choice_back() -> 
 
 async def _ignore(call: ModelCall) -> None:
     return None
+
+
+async def test_llm_answer_scorer_shows_the_label_and_scales_the_grade() -> None:
+    model = ScriptedModel(default=json.dumps({"reason": "fine", "grade": 3}))
+    scorer = LLMAnswerScorer(ROLES.get("llm-judge"), model.backend("scorer"))
+    assert await scorer.score("2+2?", "4", "famous-model", _ignore) == 0.75
+    prompt = model.calls[-1].messages[-1].content
+    assert "famous-model:\n4" in prompt and "2+2?" in prompt
+    # Through the probes: a constant grader moves with nothing, so nothing is flagged.
+    report = await run_probes(scorer=scorer, outputs=_outputs(6), judge_model="m1")
+    assert not any(p.flagged for p in report.probes.values())
+    assert {p.effect for p in report.probes.values()} == {0.0}
