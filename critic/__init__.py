@@ -24,6 +24,7 @@ from critic.bus.memory import MemoryBus
 from critic.bus.nats import NatsBus
 from critic.bus.topics import Topic
 from critic.bus.worker import BusCritic
+from critic.calibration import CalibrateConfig, calibrate
 from critic.config import DebateConfig, RunConfig, WorkerConfig
 from critic.critics.critic import LLMCritic
 from critic.critics.generator import LLMGenerator
@@ -115,6 +116,7 @@ __all__ = [
     "BusUnavailable",
     "CacheMiss",
     "CachedModel",
+    "CalibrateConfig",
     "ChatMessage",
     "Completion",
     "ConfigError",
@@ -200,6 +202,7 @@ __all__ = [
     "Verdict",
     "VisibleTests",
     "WorkerConfig",
+    "calibrate",
     "check_role_dir",
     "complete_structured",
     "default_kinds",
