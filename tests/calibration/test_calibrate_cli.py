@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from critic.scoring.results import read_results
+from critic.viewer import write_html
 from critic.viewer.reports import CalibrationReport
 from tests.scoring.critics import write_plugin_dist
 from tests.scoring.test_score_cli import critic, env_with, holding, one_line_error, start_and_wait
@@ -37,6 +38,7 @@ def test_a_labelled_file_gives_a_report_the_viewer_reads(tmp_path: Path,
     assert result.returncode == 0, result.stderr
     found = json.loads(report.read_text())
     CalibrationReport.model_validate(found)  # every key the HTML viewer needs
+    assert "slow-length" in write_html(report).read_text()
     role = found["roles"]["slow-length"]
     assert found["kind"] == "calibration" and found["probes"] == {} and found["items"] == 30
     assert role["auroc"] == 1.0 and role["auroc_ci"] == [1.0, 1.0]
