@@ -31,7 +31,7 @@ NOISE_NOTE = (
 T = TypeVar("T")
 
 
-def arguments(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
+def arguments(description: str, extra: Callable[[argparse.ArgumentParser], object] | None = None
               ) -> argparse.Namespace:
     """Parse the common options (``--quick``, ``--results-dir``) plus a script's own."""
     parser = argparse.ArgumentParser(description=description)

@@ -24,6 +24,7 @@ from critic.bus.memory import MemoryBus
 from critic.bus.nats import NatsBus
 from critic.bus.topics import Topic
 from critic.bus.worker import BusCritic
+from critic.calibration import CalibrateConfig, calibrate
 from critic.calibration.probes import LabelledOutput, PairItem, ProbesReport, run_probes
 from critic.config import DebateConfig, RunConfig, WorkerConfig
 from critic.critics.critic import LLMCritic
@@ -123,6 +124,7 @@ __all__ = [
     "BusUnavailable",
     "CacheMiss",
     "CachedModel",
+    "CalibrateConfig",
     "ChatMessage",
     "Completion",
     "ConfigError",
@@ -215,6 +217,7 @@ __all__ = [
     "Verdict",
     "VisibleTests",
     "WorkerConfig",
+    "calibrate",
     "check_role_dir",
     "complete_structured",
     "default_kinds",

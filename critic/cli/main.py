@@ -13,6 +13,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+import critic.cli.calibrate
 import critic.cli.debate
 import critic.cli.replay
 import critic.cli.roles

@@ -20,6 +20,10 @@ def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def _ci(interval: tuple[float, float] | None) -> str:
+    return "" if interval is None else f" [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
 def show_summary(summary: Summary, console: Console) -> None:
     """The summary as rich tables: roles, verdicts, agreement, judge vs target."""
     console.print(f"{summary.records} records, {summary.failed_records} with a failed role")
@@ -33,16 +37,19 @@ def show_summary(summary: Summary, console: Console) -> None:
     console.print("verdicts: " + (", ".join(f"{k} {v}" for k, v in summary.verdicts.items())
                                   or "none"))
     if summary.agreement:
-        agree = Table(title=f"agreement between roles (pass: score >= {summary.threshold:g})")
+        agree = Table(title=f"agreement between roles (pass: score >= {summary.threshold:g}; "
+                            "95 % bootstrap intervals)")
         for column in ("roles", "n", "spearman", "kappa"):
             agree.add_column(column, justify="left" if column == "roles" else "right")
         for a in summary.agreement:
-            agree.add_row(" / ".join(a.roles), str(a.n), _num(a.spearman), _num(a.kappa))
+            agree.add_row(" / ".join(a.roles), str(a.n), _num(a.spearman) + _ci(a.spearman_ci),
+                          _num(a.kappa) + _ci(a.kappa_ci))
         console.print(agree)
     target = summary.judge_vs_target
     if target is not None:
-        console.print(f"judge vs target labels: n {target.n}, accuracy {_num(target.accuracy)}, "
-                      f"kappa {_num(target.kappa)}")
+        console.print(f"judge vs target labels: n {target.n}, accuracy {_num(target.accuracy)}"
+                      f"{_ci(target.accuracy_ci)}, kappa {_num(target.kappa)}{_ci(target.kappa_ci)}"
+                      " (95 % bootstrap intervals)")
 
 
 @app.command("summarize")

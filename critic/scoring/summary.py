@@ -16,6 +16,10 @@ Everything is computed with the standard library:
   ``false``, ``incorrect``, ``0`` are *fail*. Any other target (a reference
   answer) is not a label and is left out. The judge predicts *pass* when it
   accepts.
+
+Spearman, kappa and accuracy come with a seeded percentile bootstrap 95 %
+interval (``*_ci``, None where undefined), computed by the same code as
+``critic calibrate``'s (:mod:`critic.experiments.statistics`).
 """
 
 from __future__ import annotations
@@ -23,13 +27,22 @@ from __future__ import annotations
 import itertools
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from critic.errors import StatisticsError
+from critic.experiments import statistics as shared
+from critic.experiments.statistics import average_ranks
 from critic.scoring.records import Label
 from critic.scoring.results import ScoreResult
 
+__all__ = ["Agreement", "RoleStats", "Summary", "TargetAgreement", "average_ranks", "cohen_kappa",
+           "label_of", "spearman", "summarize"]
+
+T = TypeVar("T")
 _PASS = {"accept", "pass", "yes", "true", "correct", "1"}
 _FAIL = {"discard", "reject", "fail", "no", "false", "incorrect", "0"}
 
@@ -46,47 +59,35 @@ def label_of(target: Label | None) -> bool | None:
     return None
 
 
-def average_ranks(values: Sequence[float]) -> list[float]:
-    """1-based ranks; tied values share the mean of the ranks they span."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Spearman's rho: Pearson's correlation of the average ranks (None if undefined)."""
     if len(x) != len(y):
         raise ValueError("spearman needs two sequences of one length")
     if len(x) < 2:
         return None
-    rx, ry = average_ranks(x), average_ranks(y)
-    try:
-        return statistics.correlation(rx, ry)
-    except statistics.StatisticsError:  # a constant sequence has no rank order
-        return None
+    return _defined(lambda: shared.spearman(x, y))
 
 
 def cohen_kappa(a: Sequence[bool], b: Sequence[bool]) -> float | None:
     """Cohen's kappa of two pass/fail ratings (None if empty or chance agreement is total)."""
     if len(a) != len(b):
         raise ValueError("kappa needs two sequences of one length")
-    n = len(a)
-    if n == 0:
+    if not a:
         return None
-    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    pa, pb = sum(a) / n, sum(b) / n
-    chance = pa * pb + (1 - pa) * (1 - pb)
-    if chance == 1:
+    return _defined(lambda: shared.cohen_kappa(a, b))
+
+
+def _defined(compute: Callable[[], T]) -> T | None:
+    """The statistic, or None where the data leave it undefined (a constant side, too few)."""
+    try:
+        return compute()
+    except StatisticsError:
         return None
-    return (observed - chance) / (1 - chance)
+
+
+def _ci(compute: Callable[[], shared.Interval]) -> tuple[float, float] | None:
+    interval = _defined(compute)
+    return None if interval is None else (interval.low, interval.high)
 
 
 class RoleStats(BaseModel):
@@ -106,6 +107,8 @@ class Agreement(BaseModel):
     n: int
     spearman: float | None
     kappa: float | None
+    spearman_ci: tuple[float, float] | None = None
+    kappa_ci: tuple[float, float] | None = None
 
 
 class TargetAgreement(BaseModel):
@@ -114,6 +117,8 @@ class TargetAgreement(BaseModel):
     n: int
     accuracy: float | None
     kappa: float | None
+    accuracy_ci: tuple[float, float] | None = None
+    kappa_ci: tuple[float, float] | None = None
 
 
 class Summary(BaseModel):
@@ -130,7 +135,8 @@ class Summary(BaseModel):
     judge_vs_target: TargetAgreement | None
 
 
-def summarize(results: Sequence[ScoreResult], *, threshold: float = 0.5) -> Summary:
+def summarize(results: Sequence[ScoreResult], *, threshold: float = 0.5, seed: int = 0,
+              resamples: int = 2000) -> Summary:
     """Statistics of a set of results (see the module docstring for definitions)."""
     names: list[str] = []
     for result in results:
@@ -152,9 +158,14 @@ def summarize(results: Sequence[ScoreResult], *, threshold: float = 0.5) -> Summ
                  and ca.score is not None and cb.score is not None
                  and ca.status == "ok" and cb.status == "ok"]
         xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
+        pass_a, pass_b = [x >= threshold for x in xs], [y >= threshold for y in ys]
         agreement.append(Agreement(
             roles=(a, b), n=len(pairs), spearman=spearman(xs, ys),
-            kappa=cohen_kappa([x >= threshold for x in xs], [y >= threshold for y in ys]),
+            kappa=cohen_kappa(pass_a, pass_b),
+            spearman_ci=_ci(partial(shared.spearman_ci, xs, ys, seed=seed,
+                                    n_resamples=resamples)),
+            kappa_ci=_ci(partial(shared.cohen_kappa_ci, pass_a, pass_b, seed=seed,
+                                 n_resamples=resamples)),
         ))
     labelled = [(r.verdict.decision == "accept", label) for r in results
                 if (label := label_of(r.target)) is not None]
@@ -165,6 +176,10 @@ def summarize(results: Sequence[ScoreResult], *, threshold: float = 0.5) -> Summ
             n=len(labelled),
             accuracy=sum(p == t for p, t in labelled) / len(labelled),
             kappa=cohen_kappa(predicted, truth),
+            accuracy_ci=_ci(lambda: shared.accuracy_ci(truth, predicted, seed=seed,
+                                                       n_resamples=resamples)),
+            kappa_ci=_ci(lambda: shared.cohen_kappa_ci(predicted, truth, seed=seed,
+                                                       n_resamples=resamples)),
         )
     return Summary(
         records=len(results), failed_records=sum(r.failed for r in results), threshold=threshold,

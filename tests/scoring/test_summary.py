@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from critic.cli.score import ScoreProgress
+from critic.experiments import statistics as shared
 from critic.scoring.results import ResultVerdict, RoleScore, ScoreResult
 from critic.scoring.summary import average_ranks, cohen_kappa, label_of, spearman, summarize
 
@@ -63,6 +64,20 @@ def test_summary_matches_hand_computed_values() -> None:
     assert target.accuracy == pytest.approx(0.75) and target.kappa == pytest.approx(0.5)
 
 
+def test_intervals_come_from_the_shared_statistics() -> None:
+    s = summarize(RESULTS, threshold=0.7, seed=4, resamples=500)
+    target = s.judge_vs_target
+    assert target is not None and target.accuracy is not None
+    labels, calls = [True, False, True, True], [True, False, True, False]
+    expected = shared.accuracy_ci(labels, calls, seed=4, n_resamples=500)
+    assert target.accuracy_ci == (expected.low, expected.high)
+    assert target.accuracy_ci[0] <= target.accuracy <= target.accuracy_ci[1]
+    (pair,) = s.agreement
+    assert pair.spearman_ci is not None and pair.kappa_ci is not None
+    assert pair.kappa is not None and pair.kappa_ci[0] <= pair.kappa <= pair.kappa_ci[1]
+    assert summarize(RESULTS, threshold=0.7, seed=4, resamples=500) == s  # seeded
+
+
 def test_rank_statistics_edge_cases() -> None:
     assert average_ranks([3.0, 1.0, 3.0, 2.0]) == [3.5, 1.0, 3.5, 2.0]
     assert spearman([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
@@ -91,9 +106,11 @@ def test_summarize_command_json_and_table(tmp_path: Path) -> None:
     data = json.loads(as_json.stdout)
     assert data["agreement"][0]["kappa"] == pytest.approx(-1 / 3)
     assert data["judge_vs_target"]["accuracy"] == pytest.approx(0.75)
+    low, high = data["judge_vs_target"]["accuracy_ci"]
+    assert low <= 0.75 <= high
     table = subprocess.run(run, capture_output=True, text=True, timeout=60)
     assert table.returncode == 0
-    assert "scores by role" in table.stdout and "accuracy 0.750" in table.stdout
+    assert "scores by role" in table.stdout and "accuracy 0.750 [" in table.stdout
     bad = subprocess.run([*run, "--threshold", "2"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--threshold" in bad.stderr
 

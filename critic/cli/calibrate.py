@@ -1,0 +1,115 @@
+"""``critic calibrate``: how well each critic role and the judge track labelled data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from critic.calibration.labels import LabelledSet
+from critic.calibration.metrics import ScorerCalibration
+from critic.calibration.run import CalibrateConfig, CalibrationReport, calibrate
+from critic.cli.app import app
+from critic.cli.options import (
+    BusUrl,
+    CacheFile,
+    MaxAttempts,
+    MaxConnections,
+    ModelSpec,
+    Offline,
+    RolesDirs,
+    Seed,
+    model_options,
+)
+from critic.cli.score import ScoreProgress
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _with_ci(value: float | None, ci: tuple[float, float] | None) -> str:
+    if value is None:
+        return "—"
+    return _num(value) + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+
+
+def show_report(report: CalibrationReport, console: Console) -> None:
+    """The report as one table: a row per role and judge."""
+    table = Table(title=f"calibration on {report.data} ({report.items} items, "
+                        f"{report.level:.0%} bootstrap intervals)")
+    for column in ("scorer", "n", "unscored", "auroc", "accuracy (held out)", "kappa",
+                   "spearman", "threshold"):
+        table.add_column(column, justify="left" if column == "scorer" else "right")
+    rows: list[tuple[str, ScorerCalibration]] = [
+        *report.roles.items(), *((f"judge {k}", v) for k, v in report.judges.items())]
+    for name, s in rows:
+        table.add_row(name, str(s.n), str(s.unscored), _with_ci(s.auroc, s.auroc_ci),
+                      _with_ci(s.accuracy, s.accuracy_ci), _with_ci(s.kappa, s.kappa_ci),
+                      _with_ci(s.spearman, s.spearman_ci), _num(s.threshold))
+    console.print(table)
+
+
+@app.command("calibrate")
+def calibrate_command(
+    data: Annotated[str, typer.Argument(
+        help="Labelled .jsonl/.csv (id, input, output, label; or output_a, output_b, "
+             "preferred), or a built-in set: humaneval-mutants.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The report (JSON).")],
+    role: Annotated[list[str], typer.Option("--role", "-r", help="Critic role (repeatable).")],
+    judge: Annotated[str, typer.Option(
+        help="'threshold' (accept at --accept-at) or a judge role.")] = "threshold",
+    accept_at: Annotated[float, typer.Option(help="Aggregate score the judge accepts.")] = 0.8,
+    concurrency: Annotated[int, typer.Option(help="Items scored at once.")] = 4,
+    resume: Annotated[bool, typer.Option(help="Finish an interrupted run.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing report.")] = False,
+    limit: Annotated[int | None, typer.Option(
+        help="Built-in set: the first N problems; a file: the first N items.")] = None,
+    per_problem: Annotated[int, typer.Option(
+        help="humaneval-mutants: failing mutants per problem.")] = 3,
+    label_threshold: Annotated[float, typer.Option(
+        help="A graded label at or above this counts as pass.")] = 0.5,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples per interval.")] = 2000,
+    model: ModelSpec = None,
+    seed: Seed = 0,
+    roles_dir: RolesDirs = None,
+    max_connections: MaxConnections = 4,
+    max_attempts: MaxAttempts = 5,
+    cache: CacheFile = None,
+    offline: Offline = False,
+    bus: BusUrl = None,
+) -> None:
+    """Measure critic roles and the judge against labels: AUROC, accuracy, kappa, with CIs."""
+    config = CalibrateConfig.parse(
+        data=data, output=output, roles=tuple(role), judge=judge, accept_at=accept_at,
+        concurrency=concurrency, resume=resume, overwrite=overwrite, limit=limit,
+        per_problem=per_problem, label_threshold=label_threshold, resamples=resamples,
+        model=model, seed=seed, roles_dirs=tuple(roles_dir or ()), bus=bus,
+        models=model_options(max_connections, max_attempts, cache, offline),
+    )
+    err = Console(stderr=True, highlight=False)
+    progress = ScoreProgress(err)
+
+    def loaded(found: LabelledSet) -> None:
+        err.print(f"{found.size} labelled items from {found.source}")
+
+    def started(total: int, skipped: int) -> None:
+        progress.start(total, skipped)
+
+    try:
+        report, scored = anyio.run(lambda: calibrate(
+            config, on_data=loaded, on_result=progress, on_start=started,
+            stop_on_signals=True), backend="asyncio")
+    finally:
+        progress.stop()
+    err.print(f"scored {scored.written} records into {config.scores_path} "
+              f"({scored.skipped} already there, {scored.total} records)")
+    if report is None:
+        err.print("interrupted: scores written so far are kept; run again with --resume")
+        raise typer.Exit(130)
+    show_report(report, Console(highlight=False))
+    err.print(f"wrote {output}")
