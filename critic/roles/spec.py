@@ -19,7 +19,7 @@ Unknown keys are an error. Templates are rendered once at load time, so a
 missing template or an undefined variable fails here, naming the file and field.
 
 A role can also be a Python class published through an entry point in the
-group ``critic.roles.spec`` (see :mod:`critic.roles.plugins`); its :class:`Role` has
+group ``critic.roles`` (see :mod:`critic.roles.plugins`); its :class:`Role` has
 kind ``plugin`` and carries the class in :attr:`Role.plugin`.
 """
 
