@@ -27,7 +27,7 @@ from critic.debate.answers import EXTRACTORS, accept_extractor, extractor, extra
 from critic.judges.rules import ThresholdJudge
 from critic.judges.select import build_judge, judge_names, judges
 from critic.messages import Critique, ModelCall
-from critic.protocols import AnswerExtractor, CriticContext
+from critic.protocols import AnswerExtractor, CriticContext, Judge, JudgeContext
 from critic.roles.extensions import Extensions, installed
 from critic.roles.kinds import default_kinds
 from critic.transcript import read_transcript
@@ -104,18 +104,21 @@ def test_nothing_is_imported_until_a_name_is_asked_for() -> None:
 
 def test_register_and_the_decorator_add_parts_to_one_registry_only() -> None:
     registry = extractors.copy()
-
-    @registry.part("upper")
-    class Upper:
-        name = "upper"
-
-        async def extract(self, text: str) -> str | None:
-            return text.upper()
-
     registry.register("shout", Shout())
-    assert set(registry.names()) >= {"number", "upper", "shout"}
+    assert registry.names() == ["number", "option", "text", "shout"]
     assert registry.origin("shout") == "registered" and registry.origin("text") == "builtin"
-    assert "shout" not in extractors and "upper" not in extractors
+    assert "shout" not in extractors
+
+    parts = judges.copy()
+
+    @parts.part("lenient")
+    def lenient(ctx: JudgeContext) -> Judge:
+        return ctx.rules
+
+    rules = ThresholdJudge()
+    registry_of_roles = RoleRegistry(include_plugins=False)
+    assert build_judge("lenient", registry_of_roles, ModelPool(None), rules, parts=parts) is rules
+    assert "lenient" not in judges
 
 
 @pytest.mark.parametrize(
@@ -232,7 +235,7 @@ def test_cli_run_with_a_plugin_judge_kind_and_backend(site: Path, tmp_path: Path
     assert outcome["reason"] == "strict: contains TODO"
     t = read_transcript(transcript)
     assert t.header.judge is not None and t.header.judge.name == "strict"
-    critiques = t.payloads("critique")
+    critiques = [c for c in t.payloads("critique") if isinstance(c, Critique)]
     assert [(c.role, c.score, c.weight) for c in critiques] == [("no-todo", 0.0, 2.0)]
 
     clean = critic_cli(site, "run", "write x", "--role", "no-todo", "--roles-dir", str(roles),
