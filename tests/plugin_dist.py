@@ -13,6 +13,7 @@ behind for ``importlib.metadata`` to find.
 from __future__ import annotations
 
 import textwrap
+import tomllib
 from pathlib import Path
 
 DIST = "critic-shouty"
@@ -55,87 +56,20 @@ scale = [0, 5]
 max_tokens = 120
 """
 
-# The README's plugin example, kept runnable here (tests/test_plugins.py installs it).
-PARTS = '''
-import re
-
-from critic import Critique
-from critic.testing import ScriptedModel
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-class BannedWords:
-    """critic.kinds: a critic kind; a role sets ``banned = [...]`` in its options."""
-
-    def __init__(self, role, ctx):
-        self.name = role.name
-        self.weight = role.spec.weight      # counts without repeating it in each Critique
-        self.timeout = role.spec.timeout
-        self.banned = [str(word) for word in role.spec.options.get("banned", [])]
-
-    async def review(self, request, record):
-        found = [w for w in self.banned if w in request.draft.text]
-        return Critique(role=self.name, round=request.draft.round,
-                        score=0.0 if found else 1.0,
-                        problems=tuple(f"contains {w}" for w in found))
+def readme_block(language: str, after: str) -> str:
+    """The first fenced ``language`` block of README.md after the line containing ``after``."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"```{language}\n", text.index(after)) + len(language) + 4
+    return text[start:text.index("```", start)]
 
 
-class StrictJudge:
-    """critic.judges: the run's rules, but any problem left discards the draft."""
-
-    name = "strict"
-
-    def __init__(self, ctx):
-        self.rules = ctx.rules
-
-    async def judge(self, request, record):
-        verdict = await self.rules.judge(request, record)
-        problems = [p for c in request.critiques for p in c.problems]
-        if problems and verdict.decision == "accept":
-            return verdict.model_copy(update={"decision": "discard", "stop": "strict",
-                                              "reason": f"strict: {problems[0]}"})
-        return verdict.model_copy(update={"reason": f"strict: {verdict.reason}"})
-
-
-class UnanimousJudge:
-    """critic.debate_judges: accepts an answer only when every debater gave it."""
-
-    name = "unanimous"
-
-    def __init__(self, ctx):
-        self.extractor = ctx.extractor
-
-    async def decide(self, request, record):
-        from critic.messages import DebateVerdict
-
-        answers = {a.answer for a in request.answers}
-        if len(answers) == 1 and None not in answers:
-            (answer,) = answers
-            return DebateVerdict(judge=self.name, decision="accept", answer=answer,
-                                 reason=f"unanimous ({self.extractor.name}): {answer}")
-        return DebateVerdict(judge=self.name, decision="discard", reason="not unanimous")
-
-
-_ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
-
-
-class RomanAnswer:
-    """critic.extractors: the last Roman numeral of a text, as a decimal number."""
-
-    name = "roman"
-
-    async def extract(self, text):
-        numerals = re.findall(r"\\b[IVXLCDM]+\\b", text)
-        if not numerals:
-            return None
-        values = [_ROMAN[c] for c in numerals[-1]]
-        total = sum(-v if v < nxt else v for v, nxt in zip(values, values[1:] + [0]))
-        return str(total)
-
-
-def canned(spec, *, max_connections, max_attempts):
-    """critic.backends: ``canned:TEXT`` is a model answering TEXT to every call."""
-    return ScriptedModel(default=spec.partition(":")[2])
-'''
+# The README's plugin package, installed as the module critic_shouty.parts: the
+# tests run exactly the code the README shows.
+PARTS = readme_block("python", "`critic-extras/src/critic_extras/__init__.py`:")
+_EXTRAS = tomllib.loads(readme_block("toml", "`critic-extras/pyproject.toml`"))
 
 CLARITY = """
 name = "clarity"
@@ -144,26 +78,12 @@ prompt = "terse.j2"
 """
 
 
-ENTRY_POINTS = f"""\
-[critic.roles]
-shout = {PACKAGE}:ShoutCritic
-pack = {PACKAGE}:ROLES
-
-[critic.kinds]
-banned-words = {PACKAGE}.parts:BannedWords
-
-[critic.judges]
-strict = {PACKAGE}.parts:StrictJudge
-
-[critic.debate_judges]
-unanimous = {PACKAGE}.parts:UnanimousJudge
-
-[critic.extractors]
-roman = {PACKAGE}.parts:RomanAnswer
-
-[critic.backends]
-canned = {PACKAGE}.parts:canned
-"""
+ENTRY_POINTS = f"[critic.roles]\nshout = {PACKAGE}:ShoutCritic\npack = {PACKAGE}:ROLES\n" + "".join(
+    f"\n[{group}]\n" + "".join(
+        f"{name} = {value.replace('critic_extras:', f'{PACKAGE}.parts:')}\n"
+        for name, value in points.items())
+    for group, points in _EXTRAS["project"]["entry-points"].items()
+)
 
 
 def make_plugin_dist(root: Path, entry_points: str | None = None) -> Path:
