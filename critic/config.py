@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from critic.backends.options import ModelOptions
 from critic.bus.nats import check_bus_url
-from critic.debate.answers import EXTRACTORS
+from critic.debate.answers import extractors
 from critic.errors import ConfigError
 from critic.judges.majority import MAJORITY
 from critic.judges.rules import ThresholdJudge
@@ -171,8 +171,9 @@ class DebateConfig(Settings):
     @field_validator("extract")
     @classmethod
     def _known_extractor(cls, value: str) -> str:
-        if value not in EXTRACTORS:
-            raise ValueError(f"unknown answer extractor {value!r} (known: {', '.join(EXTRACTORS)})")
+        if value not in extractors:
+            known = ", ".join(extractors.names())
+            raise ValueError(f"unknown answer extractor {value!r} (known: {known})")
         return value
 
     @model_validator(mode="after")

@@ -21,7 +21,12 @@ AnswerExtractor    extract(text) -> str | None                NumberAnswer, Opti
 PairwiseJudge      prefer(question, a, b, record) -> choice   LLMPairwiseJudge, BothOrders
 AnswerScorer       score(question, answer, label, record)     (probes' scripted scorers)
 CriticFactory      (role, ctx) -> Critic                      a critic kind (roles.kinds)
+JudgeFactory       (ctx) -> Judge                             a ``critic.judges`` plugin
+DebateJudgeFactory (ctx) -> DebateJudge                       a ``critic.debate_judges`` one
+ModelOpener        (spec, options) -> Model                   a ``critic.backends`` plugin
 =================  =========================================  ============================
+
+Each has a registry with one entry-point group (:mod:`critic.roles.extensions`).
 """
 
 from __future__ import annotations
@@ -250,3 +255,50 @@ class CriticFactory(Protocol):
     """
 
     def __call__(self, role: Role, ctx: CriticContext, /) -> Critic: ...
+
+
+# --- plugins building judges and models ------------------------------------------
+
+
+@dataclass(frozen=True)
+class JudgeContext:
+    """What a judge plugin may use: models, the run's seed, and the session's stop rules.
+
+    ``rules`` is the rule-based judge of the run (``--accept-at``, ``--max-rounds``
+    ...): a plugin may ask it first, as :class:`~critic.judges.llm.LLMJudge` does.
+    """
+
+    models: Models
+    seed: int | None
+    rules: Judge
+
+
+class JudgeFactory(Protocol):
+    """A ``critic.judges`` entry point: builds the judge ``critic run --judge NAME`` uses."""
+
+    def __call__(self, ctx: JudgeContext, /) -> Judge: ...
+
+
+@dataclass(frozen=True)
+class DebateJudgeContext:
+    """What a debate judge plugin may use: models, the seed, and the debate's extractor."""
+
+    models: Models
+    seed: int | None
+    extractor: AnswerExtractor
+
+
+class DebateJudgeFactory(Protocol):
+    """A ``critic.debate_judges`` entry point: the judge of ``critic debate --judge NAME``."""
+
+    def __call__(self, ctx: DebateJudgeContext, /) -> DebateJudge: ...
+
+
+class ModelOpener(Protocol):
+    """A ``critic.backends`` entry point: opens a model spec ``NAME:rest`` (``--model``).
+
+    ``max_connections`` and ``max_attempts`` are the run's HTTP limits, for
+    backends that talk to a server.
+    """
+
+    def __call__(self, spec: str, /, *, max_connections: int, max_attempts: int) -> Model: ...

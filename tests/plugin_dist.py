@@ -1,4 +1,9 @@
-"""A tiny third-party distribution exposing ``critic.roles`` entry points, for tests.
+"""A tiny third-party distribution exposing an entry point in every critic group, for tests.
+
+``critic.roles`` (a class and a folder), ``critic.kinds`` (``banned-words``, a
+kind with a list option), ``critic.judges`` (``strict``),
+``critic.debate_judges`` (``unanimous``), ``critic.extractors`` (``roman``)
+and ``critic.backends`` (``canned:TEXT``, a model answering TEXT to every call).
 
 Written as a package plus a ``*.dist-info`` folder, so putting its folder on
 ``sys.path`` (or ``PYTHONPATH``) is exactly what ``pip install`` would leave
@@ -8,6 +13,7 @@ behind for ``importlib.metadata`` to find.
 from __future__ import annotations
 
 import textwrap
+import tomllib
 from pathlib import Path
 
 DIST = "critic-shouty"
@@ -50,11 +56,34 @@ scale = [0, 5]
 max_tokens = 120
 """
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_block(language: str, after: str) -> str:
+    """The first fenced ``language`` block of README.md after the line containing ``after``."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"```{language}\n", text.index(after)) + len(language) + 4
+    return text[start:text.index("```", start)]
+
+
+# The README's plugin package, installed as the module critic_shouty.parts: the
+# tests run exactly the code the README shows.
+PARTS = readme_block("python", "`critic-extras/src/critic_extras/__init__.py`:")
+_EXTRAS = tomllib.loads(readme_block("toml", "`critic-extras/pyproject.toml`"))
+
 CLARITY = """
 name = "clarity"
 description = "Plugin override of clarity."
 prompt = "terse.j2"
 """
+
+
+ENTRY_POINTS = f"[critic.roles]\nshout = {PACKAGE}:ShoutCritic\npack = {PACKAGE}:ROLES\n" + "".join(
+    f"\n[{group}]\n" + "".join(
+        f"{name} = {value.replace('critic_extras:', f'{PACKAGE}.parts:')}\n"
+        for name, value in points.items())
+    for group, points in _EXTRAS["project"]["entry-points"].items()
+)
 
 
 def make_plugin_dist(root: Path, entry_points: str | None = None) -> Path:
@@ -63,6 +92,7 @@ def make_plugin_dist(root: Path, entry_points: str | None = None) -> Path:
     package = site / PACKAGE
     (package / "roles").mkdir(parents=True)
     (package / "__init__.py").write_text(textwrap.dedent(SHOUT))
+    (package / "parts.py").write_text(PARTS)
     (package / "roles" / "terse.toml").write_text(TERSE)
     (package / "roles" / "clarity.toml").write_text(CLARITY)
     (package / "roles" / "terse.j2").write_text(
@@ -71,9 +101,5 @@ def make_plugin_dist(root: Path, entry_points: str | None = None) -> Path:
     info = site / f"{PACKAGE}-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {DIST}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(entry_points or (
-        "[critic.roles]\n"
-        f"shout = {PACKAGE}:ShoutCritic\n"
-        f"pack = {PACKAGE}:ROLES\n"
-    ))
+    (info / "entry_points.txt").write_text(entry_points or ENTRY_POINTS)
     return site

@@ -1,18 +1,59 @@
-"""Opening models: :func:`open_model` by spec, and the :class:`ModelPool` of a run."""
+"""Opening models: :func:`open_model` by spec, and the :class:`ModelPool` of a run.
+
+A spec is a GGUF path, an http(s) URL, or ``NAME:rest`` where ``NAME`` is a
+backend published in the entry-point group ``critic.backends`` (a
+:class:`~critic.protocols.ModelOpener`, called as ``opener(spec, max_connections=...,
+max_attempts=...)``); see :mod:`critic.roles.extensions`.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import cast
 
 from critic.backends.cache import CachedModel, ResponseCache
 from critic.backends.llama_cpp import LlamaCppModel
 from critic.backends.openai import HttpOptions, OpenAIModel
 from critic.backends.options import ModelOptions
-from critic.protocols import Model
+from critic.errors import ConfigError
+from critic.protocols import Model, ModelOpener
+from critic.roles.extensions import Extensions
+
+# ``NAME:`` opening a spec names a backend; one letter is a Windows drive, not a backend.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_.+-]+):")
 
 
-def open_model(spec: str | None, *, http: HttpOptions | None = None) -> Model:
-    """The model named by ``spec``: a GGUF path, an http(s) URL, or None for the default.
+def _http(spec: str, /, *, max_connections: int, max_attempts: int) -> Model:
+    return OpenAIModel.from_spec(spec, options=HttpOptions(
+        max_connections=max_connections, max_attempts=max_attempts))
+
+
+def accept_backend(obj: object) -> ModelOpener:
+    """A ``critic.backends`` entry point: a callable ``(spec, *, max_connections, max_attempts)``."""
+    if not callable(obj):
+        raise TypeError(f"{type(obj).__qualname__} is not callable, so not a model backend")
+    # What it opens is checked against the Model protocol when a spec is opened.
+    return cast("ModelOpener", obj)
+
+
+#: Model backends by spec prefix: ``http``/``https`` built in, then ``critic.backends`` plugins.
+backends: Extensions[ModelOpener] = Extensions(
+    "model backend", "critic.backends", accept_backend, {"http": _http, "https": _http})
+
+
+def backend_name(spec: str) -> str | None:
+    """The backend a spec names (``http``, a plugin's name), or None for a GGUF path."""
+    found = _SCHEME.match(spec)
+    return found.group(1) if found else None
+
+
+def open_model(
+    spec: str | None, *, http: HttpOptions | None = None,
+    registry: Extensions[ModelOpener] | None = None,
+) -> Model:
+    """The model named by ``spec``: a GGUF path, an http(s) URL, a plugin's ``NAME:rest``,
+    or None for the default.
 
     Local files are checked now (path, header, vocabulary and tensor table), so a
     missing, truncated or corrupt model fails before any session starts.
@@ -24,6 +65,16 @@ def open_model(spec: str | None, *, http: HttpOptions | None = None) -> Model:
         return model
     if spec.startswith(("http://", "https://")):
         return OpenAIModel.from_spec(spec, options=http)
+    name = backend_name(spec)
+    if name is not None:
+        registry = registry or backends
+        limits = http or HttpOptions()
+        opened = registry.get(name, flag="--model")(
+            spec, max_connections=limits.max_connections, max_attempts=limits.max_attempts)
+        if not isinstance(opened, Model):
+            raise ConfigError(f"--model: backend {name!r} ({registry.origin(name)}) opened a "
+                              f"{type(opened).__qualname__}, which is not a Model")
+        return opened
     model = LlamaCppModel(Path(spec).expanduser())
     model.verify()
     return model

@@ -127,7 +127,12 @@ async def review(critic: Critic, request: ReviewRequest, record: Recorder) -> Cr
     round = request.draft.round
     try:
         with anyio.move_on_after(critic.timeout) as scope:
-            return await critic.review(request, record)
+            critique = await critic.review(request, record)
+            # The critic's weight counts even when its critique leaves the field
+            # out (plugin critics need not repeat it in every Critique).
+            if "weight" not in critique.model_fields_set:
+                critique = critique.model_copy(update={"weight": critic.weight})
+            return critique
     except BusUnavailable:  # the work was not done at all: not the critic's verdict
         raise
     except Exception as exc:  # a critic must never take the session down

@@ -36,9 +36,11 @@ def debate(
         help="Debater role (kind 'debater', given to the debaters in turn) or critic role "
         "reviewing each round's answers (repeatable).")] = None,
     judge: Annotated[str, typer.Option(
-        help="'majority' (the vote) or a judge role, e.g. debate-judge.")] = "majority",
+        help="'majority' (the vote), a judge role (e.g. debate-judge) or a "
+        "critic.debate_judges plugin.")] = "majority",
     extract: Annotated[str, typer.Option(
-        help="How answers are compared: number, option (A-J) or text.")] = "number",
+        help="How answers are compared: number, option (A-J), text, or a "
+        "critic.extractors plugin.")] = "number",
     converge_at: Annotated[float, typer.Option(
         help="Share of debaters that must agree to stop early (above 0.5; 1 = all).")] = 1.0,
     model: ModelSpec = None,

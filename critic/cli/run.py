@@ -44,7 +44,8 @@ def run(
     max_tokens: Annotated[int, typer.Option(help="Longest draft, in tokens.")] = 320,
     roles_dir: RolesDirs = None,
     judge: Annotated[str, typer.Option(
-        help="'threshold' (the score rules) or a judge role, e.g. llm-judge.")] = "threshold",
+        help="'threshold' (the score rules), a judge role (e.g. llm-judge) or a "
+        "critic.judges plugin.")] = "threshold",
     transcript: Annotated[Path | None, typer.Option(help="Write the JSONL transcript here.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing transcript.")] = False,
     json_out: Annotated[bool, typer.Option(

@@ -9,7 +9,9 @@ the final answer out of a text (None when it finds none). Built in:
 * ``text``: the line after the last ``answer`` marker, else the last line,
   lower-cased without punctuation, articles or extra spaces.
 
-Plug in your own with any object that has a ``name`` and an async ``extract``.
+Plug in your own with any object that has a ``name`` and an async ``extract``:
+register it on :data:`extractors`, or publish it in the entry-point group
+``critic.extractors`` (see :mod:`critic.roles.extensions`) for ``--extract NAME``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from critic.errors import ConfigError
 from critic.protocols import AnswerExtractor
+from critic.roles.extensions import Extensions
 
 # The tail after the last "answer" marker ("Answer: 156", "the answer is 156").
 _MARKER = re.compile(r"answer\s*(?:is|:|=|-)?\s*(?:\*\*)?", re.IGNORECASE)
@@ -116,10 +118,21 @@ EXTRACTORS: Mapping[str, AnswerExtractor] = {
 }
 
 
-def extractor(name: str) -> AnswerExtractor:
-    """A built-in extractor by name; an unknown name is a :class:`ConfigError`."""
-    if name not in EXTRACTORS:
-        raise ConfigError(
-            f"--extract: unknown answer extractor {name!r} (known: {', '.join(EXTRACTORS)})"
-        )
-    return EXTRACTORS[name]
+def accept_extractor(obj: object) -> AnswerExtractor:
+    """An entry point's extractor: an object with ``name`` and async ``extract``, or its class."""
+    if isinstance(obj, type):
+        obj = obj()
+    if not isinstance(obj, AnswerExtractor):
+        raise TypeError(f"{type(obj).__qualname__} is not an answer extractor "
+                        "(needs name and async extract(text))")
+    return obj
+
+
+#: Every ``--extract`` name: the built-ins, then ``critic.extractors`` plugins (loaded when asked).
+extractors: Extensions[AnswerExtractor] = Extensions(
+    "answer extractor", "critic.extractors", accept_extractor, EXTRACTORS)
+
+
+def extractor(name: str, registry: Extensions[AnswerExtractor] | None = None) -> AnswerExtractor:
+    """The extractor called ``name``; an unknown name is a one-line :class:`ConfigError`."""
+    return (registry or extractors).get(name, flag="--extract")

@@ -304,4 +304,4 @@ class UnitTestCritic(RoleCritic):
 def unit_test_critic(role: Role, ctx: CriticContext) -> UnitTestCritic:
     per_case = role.spec.options.get("per_case", 3)
     return UnitTestCritic(role, limits_from(role),
-                      per_case=int(per_case) if not isinstance(per_case, str) else 3)
+                      per_case=int(per_case) if isinstance(per_case, int | float) else 3)

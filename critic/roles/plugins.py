@@ -1,4 +1,4 @@
-"""Roles published by installed packages through the entry-point group ``critic.roles.spec``.
+"""Roles published by installed packages through the entry-point group ``critic.roles``.
 
 An entry point resolves to one of:
 
@@ -12,8 +12,10 @@ An entry point resolves to one of:
   TOML files, then in ``../prompts``, then in critic's built-in prompts.
 
 Every role gets the source ``entrypoint:<distribution>:<entry point name>``.
-Two entry points defining the same role name is an error naming both.
-Nothing is imported until the registry loads.
+Nothing is imported until the registry loads. As at every extension point
+(:mod:`critic.roles.extensions`), a broken entry point, or a second one
+defining a role name already taken, is reported once as a warning naming it
+and skipped; the other roles keep working.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Iterable
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from types import ModuleType
 
@@ -29,22 +31,19 @@ from pydantic import ValidationError
 
 from critic.errors import ConfigError
 from critic.prompts import PromptLibrary
+from critic.roles.extensions import describe, distribution, installed, report
 from critic.roles.spec import PLUGIN_KIND, Role, RoleSpec, load_role_dir
 
 ENTRY_POINT_GROUP = "critic.roles"
 
 
 def installed_entry_points() -> list[EntryPoint]:
-    """The ``critic.roles.spec`` entry points of the installed distributions, in a stable order."""
-    unique: dict[tuple[str, str, str], EntryPoint] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        # A distribution reachable twice on sys.path lists its entry points twice.
-        unique.setdefault((_dist_name(ep), ep.name, ep.value), ep)
-    return [unique[key] for key in sorted(unique)]
+    """The ``critic.roles`` entry points of the installed distributions, in a stable order."""
+    return installed(ENTRY_POINT_GROUP)
 
 
 def _dist_name(ep: EntryPoint) -> str:
-    return ep.dist.name if ep.dist is not None else "unknown"
+    return distribution(ep)
 
 
 def entry_point_source(ep: EntryPoint) -> str:
@@ -53,7 +52,7 @@ def entry_point_source(ep: EntryPoint) -> str:
 
 
 def _where(ep: EntryPoint) -> str:
-    return f"entry point {ep.name!r} = {ep.value!r} ({_dist_name(ep)})"
+    return describe(ep)
 
 
 def _class_role(ep: EntryPoint, cls: type) -> Role:
@@ -109,14 +108,25 @@ def load_entry_point(ep: EntryPoint, prompts: PromptLibrary) -> dict[str, Role]:
 
 
 def load_entry_point_roles(eps: Iterable[EntryPoint], prompts: PromptLibrary) -> dict[str, Role]:
-    """The roles of every entry point; one role name from two entry points is an error."""
+    """The roles of every entry point that loads; a broken one is reported and skipped.
+
+    A role name a previous entry point already defined is reported (naming
+    both) and the later definition skipped.
+    """
     roles: dict[str, Role] = {}
     origin: dict[str, str] = {}
     for ep in eps:
-        for name, role in load_entry_point(ep, prompts).items():
+        try:
+            provided = load_entry_point(ep, prompts)
+        except ConfigError as exc:
+            report(f"{ENTRY_POINT_GROUP} {exc}: skipped")
+            continue
+        for name, role in provided.items():
             here = str(role.path) if role.path else _where(ep)
             if name in roles:
-                raise ConfigError(f"role {name!r} is defined twice: {origin[name]} and {here}")
+                report(f"{ENTRY_POINT_GROUP} role {name!r} is defined twice: {origin[name]} and "
+                       f"{here}: the second is skipped")
+                continue
             roles[name] = role
             origin[name] = here
     return roles

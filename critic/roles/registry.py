@@ -20,7 +20,7 @@ class RoleRegistry:
 
     Sources: the built-in ``roles/`` folder, then each folder of
     ``$CRITIC_ROLES_PATH`` (``os.pathsep``-separated), then ``extra_dirs``,
-    then the entry points of the group ``critic.roles.spec``. Nothing is read
+    then the entry points of the group ``critic.roles``. Nothing is read
     until :meth:`load` is called. ``entry_points`` replaces the installed
     entry points (tests inject their own); ``include_plugins=False`` skips them.
     """

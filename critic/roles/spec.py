@@ -19,18 +19,27 @@ Unknown keys are an error. Templates are rendered once at load time, so a
 missing template or an undefined variable fails here, naming the file and field.
 
 A role can also be a Python class published through an entry point in the
-group ``critic.roles.spec`` (see :mod:`critic.roles.plugins`); its :class:`Role` has
+group ``critic.roles`` (see :mod:`critic.roles.plugins`); its :class:`Role` has
 kind ``plugin`` and carries the class in :attr:`Role.plugin`.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from critic.backends.base import GenerationParams
 from critic.errors import ConfigError, RoleFileError
@@ -59,8 +68,9 @@ class RoleSpec(BaseModel):
     model: str | None = None
     timeout: float = Field(default=120.0, gt=0.0)
     weight: float = Field(default=1.0, ge=0.0)
-    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    """Settings for code-defined kinds (e.g. a sandbox time limit)."""
+    options: dict[str, JsonValue] = Field(default_factory=dict)
+    """Settings for code-defined kinds (e.g. a sandbox time limit); values may be
+    lists and tables (``banned = ["TODO", "FIXME"]``, ``[options.limits]``)."""
 
     # Field validators (not one model validator) so an error names its field.
     @field_validator("prompt")
@@ -74,13 +84,15 @@ class RoleSpec(BaseModel):
     @field_validator("model")
     @classmethod
     def _model_spec(cls, value: str | None) -> str | None:
-        if value is None or value.startswith(("http://", "https://")):
+        if value is None or value.lower().endswith(".gguf"):
             return value
-        if not value.lower().endswith(".gguf"):
-            raise ValueError(
-                f"{value!r} is neither an http(s) URL nor a GGUF file path (*.gguf)"
-            )
-        return value
+        # ``NAME:rest``: a URL or a ``critic.backends`` plugin, checked when it is opened.
+        if re.match(r"^[A-Za-z][A-Za-z0-9_.+-]+:.", value):
+            return value
+        raise ValueError(
+            f"{value!r} is neither an http(s) URL, a critic.backends plugin's "
+            "BACKEND:... spec nor a GGUF file path (*.gguf)"
+        )
 
     @field_validator("scale")
     @classmethod
@@ -214,7 +226,8 @@ def check_role_dir(
             problems.extend(f"{exc.path}: {problem}" for problem in exc.problems)
             continue
         model = role.spec.model
-        if model is not None and not model.startswith(("http://", "https://")):
+        if model is not None and (model.lower().endswith(".gguf")
+                                  and not model.startswith(("http://", "https://"))):
             problem = _local_model_problem(Path(model).expanduser())
             if problem:
                 problems.append(f"{path}: model: {problem}")
