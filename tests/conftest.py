@@ -35,3 +35,12 @@ def model_path() -> Path:
 @pytest.fixture
 def local_model(model_path: Path) -> LlamaCppModel:
     return LlamaCppModel(model_path, n_ctx=2048)
+
+
+@pytest.fixture(autouse=True)
+def _log_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Runs a test starts (also in subprocesses, which inherit the environment) log to a temp dir,
+    never into the checkout's ./critic-logs."""
+    folder = tmp_path_factory.mktemp("critic-logs")
+    monkeypatch.setenv("CRITIC_LOG_DIR", str(folder))
+    return folder

@@ -15,15 +15,18 @@ from critic.cli.debate_views import DebateView
 from critic.cli.options import (
     BusUrl,
     CacheFile,
+    LogDir,
     MaxAttempts,
     MaxConnections,
     ModelSpec,
+    NoLog,
     Offline,
     RolesDirs,
     model_options,
 )
 from critic.config import DebateConfig
 from critic.debate.run import run_debate
+from critic.logs import new_log_path, resolve_log_dir
 
 
 @app.command()
@@ -60,6 +63,8 @@ def debate(
     offline: Offline = False,
     forbid_self_judging: Annotated[bool, typer.Option(
         help="Refuse a judge role on a debater's model (default: a warning).")] = False,
+    log_dir: LogDir = None,
+    no_log: NoLog = False,
 ) -> None:
     """Run a debate and show each round live (or print the outcome with --json)."""
     config = DebateConfig.parse(
@@ -69,6 +74,8 @@ def debate(
         bus=bus, models=model_options(max_connections, max_attempts, cache, offline),
         forbid_self_judging=forbid_self_judging,
     )
+    if transcript is None and not no_log:
+        transcript = new_log_path(resolve_log_dir(log_dir), "debate")
     view = None if json_out else DebateView(Console(highlight=False))
     outcome = anyio.run(lambda: run_debate(
         config, transcript=transcript, overwrite=overwrite, observer=view

@@ -15,11 +15,13 @@ from rich.console import Console
 
 import critic.cli.calibrate
 import critic.cli.debate
+import critic.cli.logs
 import critic.cli.replay
 import critic.cli.roles
 import critic.cli.run
 import critic.cli.score
 import critic.cli.summarize
+import critic.cli.view
 import critic.cli.worker  # noqa: F401  (each import registers its commands)
 from critic.cli.app import app
 from critic.errors import CriticError

@@ -33,6 +33,10 @@ CacheFile = Annotated[Path | None, typer.Option(
     "--cache", help="SQLite response cache: identical calls are answered from it.")]
 Offline = Annotated[bool, typer.Option(
     "--offline", help="Answer from --cache only; a call not in it fails.")]
+LogDir = Annotated[Path | None, typer.Option(
+    "--log-dir", help="Where runs are recorded. Default: $CRITIC_LOG_DIR, else ./critic-logs.")]
+NoLog = Annotated[bool, typer.Option(
+    "--no-log", help="Do not record this run in the log directory.")]
 
 
 def model_options(max_connections: int, max_attempts: int, cache: Path | None,

@@ -14,9 +14,11 @@ from critic.cli.app import app
 from critic.cli.options import (
     BusUrl,
     CacheFile,
+    LogDir,
     MaxAttempts,
     MaxConnections,
     ModelSpec,
+    NoLog,
     Offline,
     RolesDirs,
     Seed,
@@ -25,6 +27,7 @@ from critic.cli.options import (
 from critic.cli.views import SessionView
 from critic.config import RunConfig
 from critic.errors import ConfigError, ModelError
+from critic.logs import new_log_path, resolve_log_dir
 from critic.session.run import run_critique
 
 
@@ -62,6 +65,8 @@ def run(
     offline: Offline = False,
     forbid_self_judging: Annotated[bool, typer.Option(
         help="Refuse a judge role on the generator's model (default: a warning).")] = False,
+    log_dir: LogDir = None,
+    no_log: NoLog = False,
 ) -> None:
     """Run one critique session and show it live (or print the Outcome with --json).
 
@@ -77,6 +82,8 @@ def run(
         models=model_options(max_connections, max_attempts, cache, offline),
         forbid_self_judging=forbid_self_judging,
     )
+    if transcript is None and not no_log:
+        transcript = new_log_path(resolve_log_dir(log_dir), "run")
     view = None if json_out else SessionView(Console(highlight=False))
     outcome = anyio.run(lambda: run_critique(
         config, transcript=transcript, overwrite=overwrite, observer=view

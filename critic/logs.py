@@ -1,0 +1,140 @@
+"""Runs recorded by default: one log directory, one file per run, named by time and command.
+
+``critic run``, ``debate`` and ``score`` write their transcript or results
+under the log directory unless given ``--no-log``; ``critic logs`` lists what
+is there and ``critic view`` with no path shows the newest. The directory is,
+first found: the ``--log-dir`` flag, ``$CRITIC_LOG_DIR``, ``./critic-logs``.
+
+A command opts in with two calls (its file then shows up in ``critic logs``)::
+
+    log_dir = resolve_log_dir(flag_value)            # flag > env > default
+    path = new_log_path(log_dir, "eval", suffix="")  # "" for a run that writes a folder
+    ...write the run's output to path...
+
+Names are ``YYYYmmdd-HHMMSS-COMMAND[-N]SUFFIX`` (UTC), so a plain sort is by
+time and the command is read back from the name, whatever the file holds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from critic.errors import ConfigError, CriticError
+from critic.messages import DebateOutcome, Outcome, Task
+from critic.transcript import read_transcript
+
+DEFAULT_LOG_DIR = Path("critic-logs")
+LOG_DIR_ENV = "CRITIC_LOG_DIR"
+_NAME = re.compile(r"^(?P<time>\d{8}-\d{6})-(?P<command>[a-z][a-z0-9_]*)(?:-\d+)?(?P<suffix>\.[\w.]+)?$")
+_TIME = "%Y%m%d-%H%M%S"
+
+
+def resolve_log_dir(flag: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The log directory: ``flag``, else ``$CRITIC_LOG_DIR`` (if not empty), else ``./critic-logs``."""
+    if flag is not None:
+        return Path(flag)
+    value = (os.environ if environ is None else environ).get(LOG_DIR_ENV, "").strip()
+    return Path(value) if value else DEFAULT_LOG_DIR
+
+
+def new_log_path(log_dir: Path, command: str, *, suffix: str = ".jsonl",
+                 now: datetime | None = None) -> Path:
+    """A path in ``log_dir`` (created if needed) that no earlier run has taken.
+
+    Two runs started in the same second get ``-2``, ``-3``... rather than
+    sharing a file; the name is reserved by creating it empty (a folder when
+    ``suffix`` is ""), which writers such as :class:`TranscriptWriter` accept.
+    """
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", command):
+        raise ValueError(f"command name {command!r} must be lower-case letters, digits, _")
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime(_TIME)
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"log directory {log_dir}: cannot create it ({exc.strerror})") from exc
+    for n in range(1, 10_000):
+        path = log_dir / f"{stamp}-{command}{'' if n == 1 else f'-{n}'}{suffix}"
+        try:
+            if suffix:
+                path.touch(exist_ok=False)
+            else:
+                path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ConfigError(f"log directory {log_dir}: cannot write in it ({exc.strerror})") from exc
+        return path
+    raise ConfigError(f"log directory {log_dir}: too many runs named {stamp}-{command}")
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """One entry of ``critic logs``: when, which command, what it was asked, how it ended."""
+
+    path: Path
+    time: datetime
+    command: str
+    task: str | None = None
+    decision: str | None = None
+
+
+def _summary(path: Path) -> tuple[str | None, str | None]:
+    """The task and decision of a transcript; (None, None) for anything else or a torn file."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None, None
+    try:
+        transcript = read_transcript(path, tolerate_torn_tail=True)
+    except CriticError:
+        return None, None
+    task: str | None = None
+    decision: str | None = None
+    for envelope in transcript.envelopes:
+        payload = envelope.payload
+        if isinstance(payload, Task) and task is None:
+            task = payload.prompt
+        elif isinstance(payload, Outcome):
+            decision = payload.decision
+        elif isinstance(payload, DebateOutcome):
+            task = task or payload.question
+            decision = f"{payload.decision} ({payload.answer})"
+    return task, decision
+
+
+def list_runs(log_dir: Path, limit: int | None = None) -> list[RecordedRun]:
+    """Recorded runs in ``log_dir``, newest first (files not named by :func:`new_log_path` skipped)."""
+    if not log_dir.is_dir():
+        return []
+    # Pages `critic view` wrote beside a run are not runs.
+    named = sorted(((m, p) for p in log_dir.iterdir()
+                    if (m := _NAME.match(p.name)) and p.suffix != ".html"),
+                   key=lambda mp: mp[1].name, reverse=True)
+    runs: list[RecordedRun] = []
+    for match, path in named[:limit]:
+        task, decision = _summary(path)
+        runs.append(RecordedRun(
+            path=path, command=match["command"], task=task, decision=decision,
+            time=datetime.strptime(match["time"], _TIME).replace(tzinfo=UTC),
+        ))
+    return runs
+
+
+def latest_run(log_dir: Path) -> RecordedRun:
+    """The newest recorded run with something in it; a :class:`ConfigError` if there is none."""
+    for run in list_runs(log_dir):
+        if run.path.is_dir() or run.path.stat().st_size > 0:
+            return run
+    raise ConfigError(f"no recorded runs in {log_dir}; pass a file to view or run a command first")
+
+
+def viewable(path: Path) -> Path:
+    """The file to show for a recorded run: itself, or a folder's summary.json / report.json."""
+    if path.is_dir():
+        for name in ("summary.json", "report.json"):
+            if (path / name).is_file():
+                return path / name
+    return path
