@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,6 +130,21 @@ def latest_run(log_dir: Path) -> RecordedRun:
         if run.path.is_dir() or run.path.stat().st_size > 0:
             return run
     raise ConfigError(f"no recorded runs in {log_dir}; pass a file to view or run a command first")
+
+
+def record_copy(log_dir: Path, command: str, source: Path) -> Path:
+    """Record a copy of ``source`` (e.g. a score file as this run left it) as a run of ``command``.
+
+    For commands whose output the user names and may append to across runs:
+    the log keeps what the file held when this run ended.
+    """
+    path = new_log_path(log_dir, command, suffix=source.suffix or ".jsonl")
+    try:
+        shutil.copyfile(source, path)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise ConfigError(f"log directory {log_dir}: cannot record {source} ({exc.strerror})") from exc
+    return path
 
 
 def viewable(path: Path) -> Path:

@@ -135,3 +135,22 @@ def test_a_run_with_no_flags_is_listed_and_viewable(tmp_path: Path, model_path: 
                    "--json", "--no-log", log_dir=logs, timeout=600)
     assert quiet.returncode == 0, quiet.stderr
     assert list(logs.glob("*.jsonl")) == [recorded]
+
+
+def test_score_records_a_copy_of_its_results_and_no_log_does_not(tmp_path: Path) -> None:
+    from tests.scoring.test_score_cli import env_with, write_plugin_dist, write_records
+
+    env = env_with(write_plugin_dist(tmp_path / "site"))
+    source, out, logs = write_records(tmp_path / "in.jsonl", 5), tmp_path / "out.jsonl", tmp_path / "l"
+    args = [sys.executable, "-m", "critic.cli", "score", str(source), "-o", str(out),
+            "--role", "slow-length", "--log-dir", str(logs)]
+    first = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+    assert first.returncode == 0, first.stderr
+    [recorded] = logs.glob("*-score.jsonl")
+    assert recorded.read_bytes() == out.read_bytes() and len(out.read_text().splitlines()) == 5
+    assert f"recorded as {recorded}" in first.stderr
+    assert [r.command for r in list_runs(logs)] == ["score"]
+    quiet = subprocess.run([*args, "--overwrite", "--no-log"], capture_output=True, text=True,
+                           timeout=120, env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert list(logs.iterdir()) == [recorded]

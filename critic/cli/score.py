@@ -24,15 +24,18 @@ from critic.cli.app import app
 from critic.cli.options import (
     BusUrl,
     CacheFile,
+    LogDir,
     MaxAttempts,
     MaxConnections,
     ModelSpec,
+    NoLog,
     Offline,
     RolesDirs,
     Seed,
     model_options,
 )
 from critic.cli.summarize import show_summary
+from critic.logs import record_copy, resolve_log_dir
 from critic.scoring.job import ScoreConfig, score_file
 from critic.scoring.results import ScoreResult, read_results
 from critic.scoring.summary import summarize
@@ -120,6 +123,8 @@ def score(
     cache: CacheFile = None,
     offline: Offline = False,
     bus: BusUrl = None,
+    log_dir: LogDir = None,
+    no_log: NoLog = False,
 ) -> None:
     """Score existing outputs; results are appended in completion order as each finishes."""
     config = ScoreConfig.parse(
@@ -147,6 +152,9 @@ def score(
                   markup=False)
     err.print(f"wrote {report.written} results to {output} "
               f"({report.skipped} already there, {report.total} records)")
+    if not no_log and output.is_file():
+        err.print(f"recorded as {record_copy(resolve_log_dir(log_dir), 'score', output)}",
+                  soft_wrap=True, markup=False)
     if report.interrupted:
         err.print("interrupted: results written so far are complete; run again with --resume")
         raise typer.Exit(130)
