@@ -7,7 +7,7 @@ first found: the ``--log-dir`` flag, ``$CRITIC_LOG_DIR``, ``./critic-logs``.
 
 A command opts in with two calls (its file then shows up in ``critic logs``)::
 
-    log_dir = resolve_log_dir(flag_value)            # flag > env > default
+    log_dir = resolve_log_dir(flag_value)            # flag > env > file > default
     path = new_log_path(log_dir, "eval", suffix="")  # "" for a run that writes a folder
     ...write the run's output to path...
 
@@ -17,7 +17,6 @@ time and the command is read back from the name, whatever the file holds.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Mapping
@@ -27,20 +26,20 @@ from pathlib import Path
 
 from critic.errors import ConfigError, CriticError
 from critic.messages import DebateOutcome, Outcome, Task
+from critic.project import resolve
 from critic.transcript import read_transcript
 
-DEFAULT_LOG_DIR = Path("critic-logs")
-LOG_DIR_ENV = "CRITIC_LOG_DIR"
 _NAME = re.compile(r"^(?P<time>\d{8}-\d{6})-(?P<command>[a-z][a-z0-9_]*)(?:-\d+)?(?P<suffix>\.[\w.]+)?$")
 _TIME = "%Y%m%d-%H%M%S"
 
 
-def resolve_log_dir(flag: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
-    """The log directory: ``flag``, else ``$CRITIC_LOG_DIR`` (if not empty), else ``./critic-logs``."""
-    if flag is not None:
-        return Path(flag)
-    value = (os.environ if environ is None else environ).get(LOG_DIR_ENV, "").strip()
-    return Path(value) if value else DEFAULT_LOG_DIR
+def resolve_log_dir(flag: Path | None = None, environ: Mapping[str, str] | None = None,
+                    start: Path | None = None) -> Path:
+    """The log directory: ``flag``, else ``$CRITIC_LOG_DIR``, else ``critic.toml``'s
+    ``log_dir``, else ``./critic-logs`` (see :mod:`critic.project`)."""
+    value = resolve({"log_dir": flag}, environ=environ, start=start)["log_dir"].value
+    assert isinstance(value, Path)
+    return value
 
 
 def new_log_path(log_dir: Path, command: str, *, suffix: str = ".jsonl",

@@ -30,12 +30,12 @@ def critic(*args: str, log_dir: Path, timeout: float = 120) -> subprocess.Comple
     )
 
 
-def test_log_dir_precedence_flag_then_env_then_default() -> None:
+def test_log_dir_precedence_flag_then_env_then_default(tmp_path: Path) -> None:
     env = {"CRITIC_LOG_DIR": "/from/env"}
-    assert resolve_log_dir(Path("/from/flag"), env) == Path("/from/flag")
-    assert resolve_log_dir(None, env) == Path("/from/env")
-    assert resolve_log_dir(None, {"CRITIC_LOG_DIR": "  "}) == Path("critic-logs")
-    assert resolve_log_dir(None, {}) == Path("critic-logs")
+    assert resolve_log_dir(Path("/from/flag"), env, start=tmp_path) == Path("/from/flag")
+    assert resolve_log_dir(None, env, start=tmp_path) == Path("/from/env")
+    assert resolve_log_dir(None, {"CRITIC_LOG_DIR": "  "}, start=tmp_path) == Path("critic-logs")
+    assert resolve_log_dir(None, {}, start=tmp_path) == Path("critic-logs")
 
 
 def test_names_by_time_and_command_never_shared(tmp_path: Path) -> None:

@@ -26,7 +26,8 @@ from critic.cli.options import (
 )
 from critic.config import DebateConfig
 from critic.debate.run import run_debate
-from critic.logs import new_log_path, resolve_log_dir
+from critic.logs import new_log_path
+from critic.project import project_settings
 
 
 @app.command()
@@ -67,15 +68,17 @@ def debate(
     no_log: NoLog = False,
 ) -> None:
     """Run a debate and show each round live (or print the outcome with --json)."""
+    project = project_settings(model=model, roles_dirs=tuple(roles_dir or ()),
+                               log_dir=log_dir, bus=bus)
     config = DebateConfig.parse(
         question=question, debaters=debaters, rounds=rounds, roles=tuple(role or ()),
-        judge=judge, extract=extract, converge_at=converge_at, model=model, seed=seed,
-        temperature=temperature, max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()),
-        bus=bus, models=model_options(max_connections, max_attempts, cache, offline),
+        judge=judge, extract=extract, converge_at=converge_at, model=project.model, seed=seed,
+        temperature=temperature, max_tokens=max_tokens, roles_dirs=project.roles_dirs,
+        bus=project.bus, models=model_options(max_connections, max_attempts, cache, offline),
         forbid_self_judging=forbid_self_judging,
     )
     if transcript is None and not no_log:
-        transcript = new_log_path(resolve_log_dir(log_dir), "debate")
+        transcript = new_log_path(project.log_dir, "debate")
     view = None if json_out else DebateView(Console(highlight=False))
     outcome = anyio.run(lambda: run_debate(
         config, transcript=transcript, overwrite=overwrite, observer=view

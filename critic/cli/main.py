@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 import critic.cli.calibrate
+import critic.cli.config
 import critic.cli.debate
 import critic.cli.logs
 import critic.cli.replay

@@ -27,7 +27,8 @@ from critic.cli.options import (
 from critic.cli.views import SessionView
 from critic.config import RunConfig
 from critic.errors import ConfigError, ModelError
-from critic.logs import new_log_path, resolve_log_dir
+from critic.logs import new_log_path
+from critic.project import project_settings
 from critic.session.run import run_critique
 
 
@@ -73,17 +74,19 @@ def run(
     Exit code 1 when the generator never produced a draft (e.g. its model is
     unreachable): that is a failed run, not a judge's discard.
     """
+    project = project_settings(model=model, roles_dirs=tuple(roles_dir or ()),
+                               log_dir=log_dir, bus=bus)
     config = RunConfig.parse(
         task=task, roles=tuple(role) if role else ("correctness", "clarity"),
         max_rounds=max_rounds, accept_at=accept_at, discard_below=discard_below,
-        patience=patience, model=model, seed=seed, temperature=temperature,
-        max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()), judge=judge,
-        bus=bus, tests=read_tests(tests), reference=reference,
+        patience=patience, model=project.model, seed=seed, temperature=temperature,
+        max_tokens=max_tokens, roles_dirs=project.roles_dirs, judge=judge,
+        bus=project.bus, tests=read_tests(tests), reference=reference,
         models=model_options(max_connections, max_attempts, cache, offline),
         forbid_self_judging=forbid_self_judging,
     )
     if transcript is None and not no_log:
-        transcript = new_log_path(resolve_log_dir(log_dir), "run")
+        transcript = new_log_path(project.log_dir, "run")
     view = None if json_out else SessionView(Console(highlight=False))
     outcome = anyio.run(lambda: run_critique(
         config, transcript=transcript, overwrite=overwrite, observer=view

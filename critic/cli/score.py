@@ -35,7 +35,8 @@ from critic.cli.options import (
     model_options,
 )
 from critic.cli.summarize import show_summary
-from critic.logs import record_copy, resolve_log_dir
+from critic.logs import record_copy
+from critic.project import project_settings
 from critic.scoring.job import ScoreConfig, score_file
 from critic.scoring.results import ScoreResult, read_results
 from critic.scoring.summary import summarize
@@ -127,11 +128,13 @@ def score(
     no_log: NoLog = False,
 ) -> None:
     """Score existing outputs; results are appended in completion order as each finishes."""
+    project = project_settings(model=model, roles_dirs=tuple(roles_dir or ()),
+                               log_dir=log_dir, bus=bus)
     config = ScoreConfig.parse(
         input=input, output=output, roles=tuple(role), judge=judge, accept_at=accept_at,
-        concurrency=concurrency, resume=resume, overwrite=overwrite, limit=limit, model=model,
-        seed=seed, roles_dirs=tuple(roles_dir or ()), skip_invalid=skip_invalid, errors=errors,
-        bus=bus,
+        concurrency=concurrency, resume=resume, overwrite=overwrite, limit=limit, model=project.model,
+        seed=seed, roles_dirs=project.roles_dirs, skip_invalid=skip_invalid, errors=errors,
+        bus=project.bus,
         models=model_options(max_connections, max_attempts, cache, offline),
     )
     err = Console(stderr=True, highlight=False)
@@ -153,7 +156,7 @@ def score(
     err.print(f"wrote {report.written} results to {output} "
               f"({report.skipped} already there, {report.total} records)")
     if not no_log and output.is_file():
-        err.print(f"recorded as {record_copy(resolve_log_dir(log_dir), 'score', output)}",
+        err.print(f"recorded as {record_copy(project.log_dir, 'score', output)}",
                   soft_wrap=True, markup=False)
     if report.interrupted:
         err.print("interrupted: results written so far are complete; run again with --resume")
