@@ -99,6 +99,10 @@ class RunConfig(Settings):
     accept_at: float = Field(default=0.8, ge=0.0, le=1.0)
     discard_below: float = Field(default=0.0, ge=0.0, le=1.0)
     patience: int | None = Field(default=None, ge=1)
+    max_total_tokens: int | None = Field(default=None, ge=1)
+    """Discard once the session has used this many tokens (all agents, prompt + completion)."""
+    max_seconds: float | None = Field(default=None, gt=0.0)
+    """Discard once a round ends this many seconds after the session started."""
     temperature: float = Field(default=0.0, ge=0.0)
     max_tokens: int = Field(default=320, ge=1)
     judge: str = "threshold"
@@ -131,6 +135,7 @@ class RunConfig(Settings):
         return ThresholdJudge(
             accept_at=self.accept_at, discard_below=self.discard_below,
             patience=self.patience, max_rounds=self.max_rounds,
+            max_tokens=self.max_total_tokens, max_seconds=self.max_seconds,
         )
 
 

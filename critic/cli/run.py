@@ -42,6 +42,10 @@ def run(
     discard_below: Annotated[float, typer.Option(help="Aggregate score that discards.")] = 0.0,
     patience: Annotated[int | None, typer.Option(
         help="Discard after this many rounds without improvement.")] = None,
+    max_total_tokens: Annotated[int | None, typer.Option(
+        help="Discard once the session has used this many tokens (all agents).")] = None,
+    max_seconds: Annotated[float | None, typer.Option(
+        help="Discard once a round ends this many seconds after the start.")] = None,
     model: ModelSpec = None,
     seed: Seed = 0,
     temperature: Annotated[float, typer.Option(help="Generator temperature.")] = 0.0,
@@ -79,7 +83,8 @@ def run(
     config = RunConfig.parse(
         task=task, roles=tuple(role) if role else ("correctness", "clarity"),
         max_rounds=max_rounds, accept_at=accept_at, discard_below=discard_below,
-        patience=patience, model=project.model, seed=seed, temperature=temperature,
+        patience=patience, max_total_tokens=max_total_tokens,
+        max_seconds=max_seconds, model=project.model, seed=seed, temperature=temperature,
         max_tokens=max_tokens, roles_dirs=project.roles_dirs, judge=judge,
         bus=project.bus, tests=read_tests(tests), reference=reference,
         models=model_options(max_connections, max_attempts, cache, offline),
