@@ -12,7 +12,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from critic.messages import DebateOutcome, DebateRound, DebateVerdict, Envelope, Task
+from critic.cli.calls import call_panel
+from critic.messages import DebateOutcome, DebateRound, DebateVerdict, Envelope, ModelCall, Task
 
 _COLOURS = {"accept": "green", "discard": "red"}
 
@@ -74,8 +75,8 @@ class DebateView:
                 out.print(f"  [dim]the judge saw: {escape(seen)}[/dim]")
         elif isinstance(payload, DebateOutcome):
             self._outcome(payload)
-        elif self.show_calls and payload.kind == "model_call":
-            out.print(f"[dim]model call by {escape(envelope.sender)}[/dim]")
+        elif self.show_calls and isinstance(payload, ModelCall):
+            out.print(call_panel(payload, envelope.sender))
 
     def _outcome(self, outcome: DebateOutcome) -> None:
         colour = _COLOURS[outcome.decision]

@@ -20,7 +20,9 @@ from critic.transcript import read_transcript
 @app.command()
 def replay(
     path: Annotated[Path, typer.Argument(help="A transcript written by --transcript.")],
-    calls: Annotated[bool, typer.Option(help="Also list the model calls.")] = False,
+    calls: Annotated[bool, typer.Option(
+        help="Also show every model call in full: the messages sent, the completion, usage.")
+    ] = False,
 ) -> None:
     """Print a transcript the way the live view showed it; no model needed."""
     transcript = read_transcript(path, tolerate_torn_tail=True)

@@ -7,7 +7,8 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
-from critic.messages import Critique, Draft, Envelope, Outcome, Task, Verdict
+from critic.cli.calls import call_panel
+from critic.messages import Critique, Draft, Envelope, ModelCall, Outcome, Task, Verdict
 
 _COLOURS = {"accept": "green", "revise": "yellow", "discard": "red"}
 
@@ -66,5 +67,5 @@ class SessionView:
                 ),
                 title="outcome", border_style=colour,
             ))
-        elif self.show_calls and payload.kind == "model_call":
-            out.print(f"[dim]model call by {escape(envelope.sender)}[/dim]")
+        elif self.show_calls and isinstance(payload, ModelCall):
+            out.print(call_panel(payload, envelope.sender))
