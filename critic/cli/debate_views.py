@@ -85,7 +85,8 @@ class DebateView:
         converged = (f"converged in round {outcome.convergence_round}"
                      if outcome.convergence_round is not None else "did not converge")
         lines = [
-            f" answer {outcome.answer!r} after {outcome.rounds_used} round(s), {converged}, "
+            (f" answer {outcome.answer!r}" if outcome.answer is not None else " no answer")
+            + f" after {outcome.rounds_used} round(s), {converged}, "
             f"stop: {outcome.stop}",
             outcome.reason,
             f"agreement per round: {agreement}; changes of mind: {metrics.answer_changes}; "
@@ -94,6 +95,8 @@ class DebateView:
         lines.extend(f"excluded {name}: {why}" for name, why in outcome.failed.items())
         lines.append(f"tokens: {outcome.usage.prompt_tokens} prompt + "
                      f"{outcome.usage.completion_tokens} completion, {outcome.elapsed:.1f} s")
+        if outcome.text:  # what the caller gets back: the chosen debater's text or the judge's
+            lines.append(f"returned text (judged after round {outcome.rounds_used}):\n{outcome.text}")
         self.console.print(Panel(
             Text.assemble((outcome.decision.upper(), f"bold {colour}"), "\n".join(lines)),
             title="debate outcome", border_style=colour,

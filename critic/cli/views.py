@@ -64,8 +64,18 @@ class SessionView:
                     f"stop: {payload.stop}\n{payload.reason}\n"
                     f"tokens: {payload.usage.prompt_tokens} prompt + "
                     f"{payload.usage.completion_tokens} completion, {payload.elapsed:.1f} s",
+                    *_returned(payload),
                 ),
                 title="outcome", border_style=colour,
             ))
         elif self.show_calls and isinstance(payload, ModelCall):
             out.print(call_panel(payload, envelope.sender))
+
+
+def _returned(outcome: Outcome) -> tuple[tuple[str, str] | str, ...]:
+    """The draft the session returns and the round it came from (on discard: the best seen)."""
+    draft = outcome.draft
+    if draft is None or draft.error:
+        return ("\nno draft returned",)
+    which = "accepted" if outcome.decision == "accept" else "best"
+    return (("\nreturned draft", "bold"), f" ({which}, from round {draft.round}):\n", draft.text)
