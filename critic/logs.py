@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,6 +130,23 @@ def latest_run(log_dir: Path) -> RecordedRun:
         if run.path.is_dir() or run.path.stat().st_size > 0:
             return run
     raise ConfigError(f"no recorded runs in {log_dir}; pass a file to view or run a command first")
+
+
+@contextmanager
+def run_log(log_dir: Path, command: str, given: Path | None, *,
+            record: bool = True) -> Iterator[Path | None]:
+    """The transcript path of a run: ``given`` if the user named one, else a fresh log path
+    (None with ``record=False``). A reserved file the run never wrote to (it failed before
+    starting, e.g. a model that does not load) is removed, so it never shows in ``critic logs``."""
+    if given is not None or not record:
+        yield given
+        return
+    path = new_log_path(log_dir, command)
+    try:
+        yield path
+    finally:
+        if path.is_file() and path.stat().st_size == 0:
+            path.unlink(missing_ok=True)
 
 
 def record_copy(log_dir: Path, command: str, source: Path) -> Path:

@@ -154,3 +154,11 @@ def test_score_records_a_copy_of_its_results_and_no_log_does_not(tmp_path: Path)
                            timeout=120, env=env)
     assert quiet.returncode == 0, quiet.stderr
     assert list(logs.iterdir()) == [recorded]
+
+
+def test_a_run_that_never_starts_leaves_no_log_file(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    for command in ("run", "debate"):
+        result = critic(command, "x", "--model", "/no/such.gguf", log_dir=logs)
+        assert result.returncode == 2 and "model file not found" in result.stderr
+    assert logs.is_dir() and list(logs.iterdir()) == []  # the reserved names were given back

@@ -26,7 +26,7 @@ from critic.cli.options import (
 )
 from critic.config import DebateConfig
 from critic.debate.run import run_debate
-from critic.logs import new_log_path
+from critic.logs import run_log
 from critic.project import project_settings
 
 
@@ -77,11 +77,10 @@ def debate(
         bus=project.bus, models=model_options(max_connections, max_attempts, cache, offline),
         forbid_self_judging=forbid_self_judging,
     )
-    if transcript is None and not no_log:
-        transcript = new_log_path(project.log_dir, "debate")
-    view = None if json_out else DebateView(Console(highlight=False))
-    outcome = anyio.run(lambda: run_debate(
-        config, transcript=transcript, overwrite=overwrite, observer=view
-    ))
+    with run_log(project.log_dir, "debate", transcript, record=not no_log) as path:
+        view = None if json_out else DebateView(Console(highlight=False))
+        outcome = anyio.run(lambda: run_debate(
+            config, transcript=path, overwrite=overwrite, observer=view
+        ))
     if json_out:
         sys.stdout.write(outcome.model_dump_json() + "\n")

@@ -27,7 +27,7 @@ from critic.cli.options import (
 from critic.cli.views import SessionView
 from critic.config import RunConfig
 from critic.errors import ConfigError, ModelError
-from critic.logs import new_log_path
+from critic.logs import run_log
 from critic.project import project_settings
 from critic.session.run import run_critique
 
@@ -90,12 +90,11 @@ def run(
         models=model_options(max_connections, max_attempts, cache, offline),
         forbid_self_judging=forbid_self_judging,
     )
-    if transcript is None and not no_log:
-        transcript = new_log_path(project.log_dir, "run")
-    view = None if json_out else SessionView(Console(highlight=False))
-    outcome = anyio.run(lambda: run_critique(
-        config, transcript=transcript, overwrite=overwrite, observer=view
-    ), backend="asyncio")
+    with run_log(project.log_dir, "run", transcript, record=not no_log) as path:
+        view = None if json_out else SessionView(Console(highlight=False))
+        outcome = anyio.run(lambda: run_critique(
+            config, transcript=path, overwrite=overwrite, observer=view
+        ), backend="asyncio")
     if json_out:
         sys.stdout.write(outcome.model_dump_json() + "\n")
     if offline and outcome.stop == "error":  # e.g. the generator's call was not cached
