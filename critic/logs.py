@@ -102,7 +102,7 @@ def _summary(path: Path) -> tuple[str | None, str | None]:
             decision = payload.decision
         elif isinstance(payload, DebateOutcome):
             task = task or payload.question
-            decision = f"{payload.decision} ({payload.answer})"
+            decision = payload.decision + ("" if payload.answer is None else f" ({payload.answer})")
     return task, decision
 
 

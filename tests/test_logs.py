@@ -65,6 +65,7 @@ def test_list_newest_first_skipping_pages_and_strangers(tmp_path: Path, files: d
     assert runs[2].task is not None and runs[2].decision in {"accept", "discard"}
     assert runs[1].decision is not None and runs[1].decision.startswith(("accept", "discard"))
     assert runs[2].time == NOON
+    assert "None" not in (runs[1].decision or "")
     assert [r.path for r in list_runs(logs, limit=1)] == [experiment]
     assert latest_run(logs).path == experiment
     assert viewable(experiment) == experiment / "summary.json"
