@@ -1,4 +1,4 @@
-"""Runs recorded by default (critic.logs) and ``critic logs`` / ``critic view`` end to end."""
+"""Runs recorded by default (critic.workspace.logs) and ``critic logs`` / ``critic view`` end to end."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from critic.errors import ConfigError
-from critic.logs import latest_run, list_runs, new_log_path, resolve_log_dir, viewable
 from critic.messages import Outcome
 from critic.transcript import read_transcript
+from critic.workspace.logs import latest_run, list_runs, new_log_path, resolve_log_dir, viewable
 from tests.viewer.fixtures import DRAFT_ONE, make_all
 
 NOON = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
@@ -139,7 +139,8 @@ def test_a_run_with_no_flags_is_listed_and_viewable(tmp_path: Path, model_path: 
 
 
 def test_score_records_a_copy_of_its_results_and_no_log_does_not(tmp_path: Path) -> None:
-    from tests.scoring.test_score_cli import env_with, write_plugin_dist, write_records
+    from tests.scoring.critics import write_plugin_dist
+    from tests.scoring.test_score_cli import env_with, write_records
 
     env = env_with(write_plugin_dist(tmp_path / "site"))
     source, out, logs = write_records(tmp_path / "in.jsonl", 5), tmp_path / "out.jsonl", tmp_path / "l"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from critic.errors import ConfigError
-from critic.project import find_project_file, project_settings, resolve
+from critic.workspace.project import find_project_file, project_settings, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ from rich.console import Console
 
 from critic.cli.app import app
 from critic.cli.options import BusUrl, LogDir, ModelSpec, RolesDirs
-from critic.project import find_project_file, resolve
+from critic.workspace.project import find_project_file, resolve
 
 
 @app.command("config")

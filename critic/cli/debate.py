@@ -26,8 +26,8 @@ from critic.cli.options import (
 )
 from critic.config import DebateConfig
 from critic.debate.run import run_debate
-from critic.logs import run_log
-from critic.project import project_settings
+from critic.workspace.logs import run_log
+from critic.workspace.project import project_settings
 
 
 @app.command()

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from critic.cli.app import app
 from critic.cli.options import LogDir
-from critic.logs import list_runs, resolve_log_dir
+from critic.workspace.logs import list_runs, resolve_log_dir
 
 
 @app.command()

@@ -27,9 +27,9 @@ from critic.cli.options import (
 from critic.cli.views import SessionView
 from critic.config import RunConfig
 from critic.errors import ConfigError, ModelError
-from critic.logs import run_log
-from critic.project import project_settings
 from critic.session.run import run_critique
+from critic.workspace.logs import run_log
+from critic.workspace.project import project_settings
 
 
 @app.command()

@@ -35,11 +35,11 @@ from critic.cli.options import (
     model_options,
 )
 from critic.cli.summarize import show_summary
-from critic.logs import record_copy
-from critic.project import project_settings
 from critic.scoring.job import ScoreConfig, score_file
 from critic.scoring.results import ScoreResult, read_results
 from critic.scoring.summary import summarize
+from critic.workspace.logs import record_copy
+from critic.workspace.project import project_settings
 
 
 class ScoreProgress:

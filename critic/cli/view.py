@@ -10,8 +10,8 @@ import typer
 
 from critic.cli.app import app
 from critic.cli.options import LogDir
-from critic.logs import latest_run, resolve_log_dir, viewable
 from critic.viewer import write_html
+from critic.workspace.logs import latest_run, resolve_log_dir, viewable
 
 
 @app.command()

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from critic.errors import ConfigError, CriticError
 from critic.messages import DebateOutcome, Outcome, Task
-from critic.project import resolve
 from critic.transcript import read_transcript
+from critic.workspace.project import resolve
 
 _NAME = re.compile(r"^(?P<time>\d{8}-\d{6})-(?P<command>[a-z][a-z0-9_]*)(?:-\d+)?(?P<suffix>\.[\w.]+)?$")
 _TIME = "%Y%m%d-%H%M%S"
@@ -37,7 +37,7 @@ _TIME = "%Y%m%d-%H%M%S"
 def resolve_log_dir(flag: Path | None = None, environ: Mapping[str, str] | None = None,
                     start: Path | None = None) -> Path:
     """The log directory: ``flag``, else ``$CRITIC_LOG_DIR``, else ``critic.toml``'s
-    ``log_dir``, else ``./critic-logs`` (see :mod:`critic.project`)."""
+    ``log_dir``, else ``./critic-logs`` (see :mod:`critic.workspace.project`)."""
     value = resolve({"log_dir": flag}, environ=environ, start=start)["log_dir"].value
     assert isinstance(value, Path)
     return value
