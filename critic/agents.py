@@ -5,14 +5,15 @@ bus (:func:`serve`) is separate, so the same agent runs in-process, in a test
 without a bus, or in a worker on another machine.
 
 Context separation is structural: a critic is handed a :class:`ReviewRequest`
-(task and draft, nothing else) and starts a fresh conversation from its own
-templates; the generator keeps one growing conversation and only ever adds
-the judge's feedback to it.
+(task and draft, nothing else) and builds its conversation from its own
+templates (and, with session memory, its own earlier reviews); the generator
+only ever sees the task, its own drafts and the judge's feedback.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
@@ -34,6 +35,8 @@ from critic.messages import (
     ModelCall,
     Payload,
     ReviewRequest,
+    Revision,
+    RevisionStrategy,
     Usage,
     Verdict,
     topic,
@@ -83,9 +86,57 @@ class Judge(Protocol):
     async def judge(self, request: JudgeRequest, record: Recorder) -> Verdict: ...
 
 
+#: The lowest temperature a revision samples at unless it is pinned (see :class:`RevisionPolicy`).
+REVISION_TEMPERATURE = 0.7
+
+
+class RevisionPolicy(BaseModel):
+    """How the generator revises a draft the judge sent back.
+
+    ``strategy``:
+
+    * ``fresh`` (the default): each revision is a new context holding the
+      system prompt and one message with the task, the failing draft quoted
+      and the judge's feedback. Nothing else carries over, so the context
+      stays small and a revision does not depend on the rounds before.
+    * ``continue``: one growing conversation; each revision appends the
+      feedback after the previous draft (the KV cache makes that cheap).
+
+    Sampling: revision round ``r`` uses the seed ``seed + r - 1`` (``seed``
+    being the generator's, so a run stays reproducible) and the temperature
+    ``temperature`` if it is set (pinned, 0 included), else the generator's
+    own but at least :data:`REVISION_TEMPERATURE`. Why: revising at
+    temperature 0 with the previous draft in context made 26 of 36 revisions
+    byte-identical to the draft they were meant to fix (issue 13); a revision
+    must be free to differ. ``benchmarks/revision_identity.py`` measures the
+    repeat rate of each strategy.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy: RevisionStrategy = "fresh"
+    temperature: float | None = Field(default=None, ge=0.0)
+
+    def sampling(self, params: GenerationParams, round: int) -> GenerationParams:
+        """The parameters of revision round ``round`` (>= 2) given the generator's own."""
+        temperature = (self.temperature if self.temperature is not None
+                       else max(params.temperature, REVISION_TEMPERATURE))
+        seed = None if params.seed is None else params.seed + round - 1
+        return params.model_copy(update={
+            "temperature": temperature, "seed": seed,
+            # A fresh revision is a new context in the backend too.
+            "fresh_context": self.strategy == "fresh",
+        })
+
+
 @dataclass
 class LLMGenerator:
-    """A generator on a model, with one growing conversation per session."""
+    """A generator on a model: one draft per round, revised as ``revision`` says.
+
+    The first draft is written from a clean context (the system and task
+    templates); revisions follow :class:`RevisionPolicy`. Each draft records
+    how it was made in :attr:`Draft.revision`.
+    """
 
     backend: Backend
     prompts: PromptLibrary = field(default_factory=PromptLibrary)
@@ -94,34 +145,51 @@ class LLMGenerator:
     system_template: str = "generator_system.j2"
     task_template: str = "generator_task.j2"
     revise_template: str = "generator_revise.j2"
+    fresh_revise_template: str = "generator_revise_fresh.j2"
+    revision: RevisionPolicy = field(default_factory=RevisionPolicy)
     conversation: list[ChatMessage] = field(default_factory=list)
+    """The context of the latest call (with its reply); ``continue`` builds on it."""
+    last_draft: str | None = None
 
     def __post_init__(self) -> None:
         # Load now so a broken template fails before the session starts.
         self._system = self.prompts.load(self.system_template)
         self._task = self.prompts.load(self.task_template)
         self._revise = self.prompts.load(self.revise_template)
+        self._fresh_revise = self.prompts.load(self.fresh_revise_template)
 
     async def draft(self, request: DraftRequest, record: Recorder) -> Draft:
         task = request.task
         variables = {
             "task": task.prompt, "round": request.round, "feedback": request.feedback,
-            "reference": task.reference, "tests": task.tests, "draft": None,
+            "reference": task.reference, "tests": task.tests, "draft": self.last_draft,
         }
-        if not self.conversation:
+        revising = bool(self.conversation)
+        if not revising:
+            params = self.params.model_copy(update={"fresh_context": True})
             self.conversation = [
                 ChatMessage(role="system", content=self._system.render(**variables)),
                 ChatMessage(role="user", content=self._task.render(**variables)),
             ]
-        else:
+        elif self.revision.strategy == "continue":
+            params = self.revision.sampling(self.params, request.round)
             self.conversation.append(
                 ChatMessage(role="user", content=self._revise.render(**variables))
             )
+        else:
+            params = self.revision.sampling(self.params, request.round)
+            self.conversation = [
+                ChatMessage(role="system", content=self._system.render(**variables)),
+                ChatMessage(role="user", content=self._fresh_revise.render(**variables)),
+            ]
         completion = await call_model(
-            self.backend, self.conversation, self.params, agent=self.name, record=record
+            self.backend, self.conversation, params, agent=self.name, record=record
         )
         self.conversation.append(ChatMessage(role="assistant", content=completion.text))
-        return Draft(round=request.round, text=completion.text.strip(), author=self.name)
+        self.last_draft = completion.text.strip()
+        made = (Revision(strategy=self.revision.strategy, temperature=params.temperature,
+                         seed=params.seed) if revising else None)
+        return Draft(round=request.round, text=self.last_draft, author=self.name, revision=made)
 
 
 class CritiqueOutput(BaseModel):
@@ -148,15 +216,30 @@ def critique_schema(low: float, high: float) -> type[CritiqueOutput]:
     )
 
 
+#: Sessions a critic with session memory remembers at once (a worker serves many).
+REMEMBERED_SESSIONS = 64
+
+
 @dataclass
 class LLMCritic:
-    """A prompt-based critic: renders its role's templates, asks for a structured critique."""
+    """A prompt-based critic: renders its role's templates, asks for a structured critique.
+
+    The role's ``memory`` decides what a review sees: ``none`` (the default), a
+    clean context with the task and the draft only, the backend's cached prompt
+    dropped first, so the score depends on this review alone; ``session``, the
+    critic's own conversation in this session, its earlier reviews included
+    (see :attr:`~critic.roles.RoleSpec.memory`). A request without a session
+    (``critic score``) is always reviewed in a clean state.
+    """
 
     role: Role
     backend: Backend
     attempts: int = 3
     seed: int | None = None
     """Used when the role sets no seed of its own."""
+    _memory: OrderedDict[str, list[ChatMessage]] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.role.prompt is None:
@@ -176,7 +259,7 @@ class LLMCritic:
         return self.role.spec.timeout
 
     def messages(self, request: ReviewRequest) -> list[ChatMessage]:
-        """The whole context of one review: built from the request alone."""
+        """The context of one review without memory: built from the request alone."""
         task = request.task
         variables = {
             "task": task.prompt, "draft": request.draft.text, "round": request.draft.round,
@@ -189,16 +272,40 @@ class LLMCritic:
         messages.append(ChatMessage(role="user", content=self.role.prompt.render(**variables)))
         return messages
 
+    def remembered(self, session: str) -> list[ChatMessage]:
+        """This critic's conversation in ``session`` so far (empty without session memory)."""
+        return list(self._memory.get(session, ()))
+
     async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
         spec = self.role.spec
+        session = request.session if spec.memory == "session" else None
+        history = self._memory.get(session) if session is not None else None
+        messages = self.messages(request)
+        if history:  # later reviews add only the new request to the conversation
+            messages = [*history, messages[-1]]
         params = GenerationParams(
             max_tokens=spec.max_tokens, temperature=spec.temperature,
             seed=spec.seed if spec.seed is not None else self.seed,
+            fresh_context=not history,
         )
+        calls: list[ModelCall] = []
+
+        async def keep(call: ModelCall) -> None:
+            calls.append(call)
+            await record(call)
+
         output = await complete_structured(
-            self.backend, self.messages(request), self._output, params,
-            agent=self.name, record=record, attempts=self.attempts,
+            self.backend, messages, self._output, params,
+            agent=self.name, record=keep, attempts=self.attempts,
         )
+        if session is not None:
+            # The reply exactly as generated, so the next call's prompt starts with the
+            # tokens the backend already holds.
+            said = calls[-1].completion or output.model_dump_json()
+            self._memory[session] = [*messages, ChatMessage(role="assistant", content=said)]
+            self._memory.move_to_end(session)
+            while len(self._memory) > REMEMBERED_SESSIONS:
+                self._memory.popitem(last=False)
         return Critique(
             role=self.name, round=request.draft.round, score=spec.normalize(output.score),
             raw_score=output.score, problems=tuple(p.strip() for p in output.problems if p.strip()),

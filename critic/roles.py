@@ -14,6 +14,7 @@ A role file (``roles/NAME.toml``)::
     model = "http://127.0.0.1:8080/v1"   # optional: this role's own model
     timeout = 120.0
     weight = 1.0
+    memory = "none"              # or "session": see RoleSpec.memory
 
 Unknown keys are an error. Templates are rendered once at load time, so a
 missing template or an undefined variable fails here, naming the file and field.
@@ -31,7 +32,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -66,6 +67,18 @@ class RoleSpec(BaseModel):
     weight: float = Field(default=1.0, ge=0.0)
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     """Settings for code-defined kinds (e.g. a sandbox time limit)."""
+    memory: Literal["none", "session"] = "none"
+    """Whether an LLM critic remembers its earlier reviews.
+
+    ``none`` (the default): every review starts from a clean context holding only
+    the task and the draft, and the backend's cache of earlier prompts is dropped,
+    so a score depends on that review alone, not on the order reviews came in (on
+    llama.cpp the same request once scored 0.11 fresh and 1.00 after another prompt).
+    ``session``: the critic keeps one growing conversation per session and sees its
+    own earlier reviews of the earlier drafts; the session's first review starts
+    clean, later ones reuse the cached conversation. ``critic score`` always reviews
+    each record in a clean state, whatever this says.
+    """
 
     # Field validators (not one model validator) so an error names its field.
     @field_validator("prompt")

@@ -212,7 +212,7 @@ class Session:
         async def ask(i: int, spec: RemoteCritic) -> None:
             request = self._envelope(
                 f"review.{spec.name}",
-                ReviewRequest(task=self.task, draft=draft, role=spec.name),
+                ReviewRequest(task=self.task, draft=draft, role=spec.name, session=self.id),
                 parent=parent,
             )
             try:

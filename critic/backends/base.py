@@ -20,6 +20,11 @@ class GenerationParams(BaseModel):
     max_tokens: int = Field(default=256, ge=1)
     temperature: float = Field(default=0.0, ge=0.0)
     seed: int | None = None
+    fresh_context: bool = False
+    """Start from an empty context: a local backend drops the KV cache it kept from
+    earlier calls, so the result cannot depend on what it evaluated before (llama.cpp
+    reuses a cached prompt prefix, and prefix-matched evaluation gives different
+    logits than a full one). HTTP backends leave caching to their server."""
 
 
 class Completion(BaseModel):
