@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from critic.agents import Critic, LLMGenerator
+from critic.agents import Critic, LLMGenerator, RevisionPolicy
 from critic.backends import ModelPool
 from critic.backends.base import GenerationParams
 from critic.backends.options import ModelOptions
@@ -17,7 +17,7 @@ from critic.errors import ConfigError
 from critic.judge import ThresholdJudge
 from critic.kinds import MODEL_KINDS, CriticContext, CriticKinds, default_kinds
 from critic.llm_judge import LLMJudge, build_judge
-from critic.messages import Outcome, Task
+from critic.messages import Outcome, RevisionStrategy, Task
 from critic.roles import Role, RoleRegistry
 from critic.session import Observer, RemoteCritic, Session
 from critic.transcript import TranscriptHeader, TranscriptWriter
@@ -52,6 +52,12 @@ class RunConfig(BaseModel):
     reference: str | None = None
     models: ModelOptions = ModelOptions()
     """HTTP limits and the response cache for every model the session opens."""
+    revision: RevisionStrategy = "fresh"
+    """How the generator revises: a ``fresh`` context per revision, or ``continue``."""
+    revision_temperature: float | None = Field(default=None, ge=0.0)
+    """Pins the revisions' temperature (None: the generator's, at least 0.7)."""
+    revise_unscored: bool = False
+    """Revise without feedback when no critique is scored (default: stop, ``no_scores``)."""
 
     @field_validator("task")
     @classmethod
@@ -87,6 +93,7 @@ class RunConfig(BaseModel):
         return ThresholdJudge(
             accept_at=self.accept_at, discard_below=self.discard_below,
             patience=self.patience, max_rounds=self.max_rounds,
+            revise_unscored=self.revise_unscored,
         )
 
     @classmethod
@@ -140,6 +147,8 @@ async def run_critique(
             params=GenerationParams(
                 max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed
             ),
+            revision=RevisionPolicy(strategy=config.revision,
+                                    temperature=config.revision_temperature),
         )
         if config.bus is None:
             critics, models = build_critics(roles, pool, seed=config.seed)

@@ -22,7 +22,7 @@ BENCHMARKS = ROOT / "benchmarks"
 #: Scripts cheap enough to run on every test run (seconds in --quick mode).
 CHEAP = {"bus_throughput", "humaneval_oracle", "parallel_critics", "scoring_throughput"}
 #: Scripts that drive the real model: minutes in a full run, 20-60 s in --quick.
-MODEL_BOUND = {"session_overhead", "kv_reuse", "humaneval_repair"}
+MODEL_BOUND = {"session_overhead", "kv_reuse", "humaneval_repair", "revision_identity"}
 
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("[!_]*.py"))
 

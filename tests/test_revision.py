@@ -8,12 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from critic import LLMGenerator, ScriptedModel, Session, Task, ThresholdJudge
+from critic import (
+    LLMGenerator,
+    RunConfig,
+    ScriptedModel,
+    Session,
+    Task,
+    ThresholdJudge,
+    read_transcript,
+    run_critique,
+)
 from critic.agents import REVISION_TEMPERATURE, RevisionPolicy
 from critic.backends.base import GenerationParams
 from critic.backends.llama_cpp import LlamaCppModel
 from critic.bus.memory import MemoryBus
-from critic.messages import Critique, Draft, Envelope, ReviewRequest, Revision
+from critic.messages import Critique, Draft, Envelope, ModelCall, ReviewRequest, Revision
 from critic.structured import Recorder
 
 pytestmark = pytest.mark.anyio
@@ -120,3 +129,21 @@ async def test_every_revision_differs_on_the_real_model(model_path: Path) -> Non
     for before, after in itertools.pairwise(drafts):
         assert after.text != before.text, f"round {after.round} repeated round {before.round}"
         assert after.revision is not None and after.revision.strategy == "fresh"
+
+
+async def test_no_blind_revision_on_the_real_model(tmp_path: Path, model_path: Path) -> None:
+    """Issue 13 (3): a task with no tests stops after one draft instead of revising blindly."""
+    transcript = tmp_path / "t.jsonl"
+    config = RunConfig(task="Write a haiku about the sea.", roles=("doctests",), max_rounds=3,
+                       max_tokens=32, model=str(model_path))
+    outcome = await run_critique(config, transcript=transcript)
+    assert (outcome.decision, outcome.stop, outcome.rounds) == ("discard", "no_scores", 1)
+    assert "not revising without feedback" in outcome.reason
+    t = read_transcript(transcript)
+    critiques = [p for p in t.payloads("critique") if isinstance(p, Critique)]
+    assert len(critiques) == 1 and critiques[0].status == "error"
+    assert "no tests" in (critiques[0].error or "")
+    calls = [p for p in t.payloads("model_call") if isinstance(p, ModelCall)]
+    assert [c.agent for c in calls] == ["generator"]  # one draft, no revision
+    assert t.header.config["revision"] == "fresh"
+    assert t.header.config["judge"]["revise_unscored"] is False

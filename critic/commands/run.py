@@ -33,6 +33,13 @@ def run(
     seed: Annotated[int, typer.Option(help="Seed for every model call.")] = 0,
     temperature: Annotated[float, typer.Option(help="Generator temperature.")] = 0.0,
     max_tokens: Annotated[int, typer.Option(help="Longest draft, in tokens.")] = 320,
+    revision: Annotated[str, typer.Option(
+        help="How drafts are revised: 'fresh' (a new context quoting the draft) or 'continue'."
+    )] = "fresh",
+    revision_temperature: Annotated[float | None, typer.Option(
+        help="Temperature of revisions. Default: the generator's, at least 0.7.")] = None,
+    revise_unscored: Annotated[bool, typer.Option(
+        help="Revise even when no critic could score the draft (default: stop).")] = False,
     roles_dir: Annotated[list[Path] | None, typer.Option(
         "--roles-dir", help="Extra folder of TOML roles (repeatable).")] = None,
     judge: Annotated[str, typer.Option(
@@ -63,6 +70,8 @@ def run(
         max_rounds=max_rounds, accept_at=accept_at, discard_below=discard_below,
         patience=patience, model=model, seed=seed, temperature=temperature,
         max_tokens=max_tokens, roles_dirs=tuple(roles_dir or ()), judge=judge,
+        revision=revision, revision_temperature=revision_temperature,
+        revise_unscored=revise_unscored,
         bus=bus, tests=read_tests(tests), reference=reference,
         models=ModelOptions.parse(max_connections=max_connections, max_attempts=max_attempts,
                                   cache=cache, offline=offline),
