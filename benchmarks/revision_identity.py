@@ -2,8 +2,9 @@
 
 Issue 13: revising at temperature 0 inside one growing conversation made 26 of
 36 revisions exact copies of the draft they were meant to fix. This runs the
-critique loop on HumanEval problems whose visible examples make a valid oracle
-(the ``doctests`` critic, run on the canonical solution, scores it 1.0), with
+critique loop on HumanEval problems whose visible examples make a verified
+oracle (the ``doctests`` critic scores the canonical solution 1.0 and a stub
+below 1.0, as in ``humaneval_oracle``), with
 SmolLM2 as the generator and the doctests critic as the only critic, under each
 revision strategy:
 
@@ -40,9 +41,9 @@ from critic.backends import ModelPool
 from critic.backends.base import GenerationParams
 from critic.backends.llama_cpp import LlamaCppModel
 from critic.grounding import load_humaneval
-from critic.grounding.humaneval import HumanEvalProblem
+from critic.grounding.humaneval import HumanEvalProblem, check_oracles
 from critic.judge import ThresholdJudge
-from critic.messages import Draft, Envelope, ReviewRequest
+from critic.messages import Draft, Envelope
 from critic.roles import RoleRegistry
 from critic.runner import build_critics
 from critic.session import Session
@@ -59,30 +60,26 @@ GOAL = 0.10
 
 async def valid_oracles(limit: int, pool: ModelPool, registry: RoleRegistry
                         ) -> tuple[list[HumanEvalProblem], int]:
-    """The first ``limit`` problems whose canonical solution the doctests critic scores 1.0."""
+    """The first ``limit`` problems whose visible examples are a verified oracle.
+
+    Verified as ``benchmarks/humaneval_oracle.py`` does: the canonical solution
+    scores exactly 1.0 under the doctests critic and a stub scores below 1.0.
+    """
     critic = build_critics([registry.get("doctests")], pool, seed=0)[0][0]
-
-    async def record(call: object) -> None:
-        return None
-
+    problems = list(load_humaneval().values())
     chosen: list[HumanEvalProblem] = []
     checked = 0
-    for problem in load_humaneval().values():
-        if len(chosen) == limit:
-            break
-        checked += 1
-        draft = Draft(round=1, text=f"```python\n{problem.prompt}{problem.canonical_solution}```")
-        try:
-            critique = await critic.review(
-                ReviewRequest(task=task_of(problem), draft=draft, role="doctests"), record)
-        except Exception as exc:  # no examples extracted, or the run failed: not an oracle
-            log(f"{problem.task_id}: no valid oracle ({type(exc).__name__}: {exc})")
-            continue
-        if critique.scored and critique.score == 1.0:
-            chosen.append(problem)
-        else:
-            log(f"{problem.task_id}: no valid oracle (canonical solution scored "
-                f"{critique.score}: {critique.problems[:1]})")
+    for start in range(0, len(problems), 8):
+        batch = problems[start:start + 8]
+        for problem, check in zip(batch, await check_oracles(batch, critic), strict=True):
+            checked += 1
+            if check.status == "verified":
+                chosen.append(problem)
+            else:
+                log(f"{problem.task_id}: not a verified oracle ({check.status}"
+                    f"{': ' + check.reason if check.reason else ''})")
+            if len(chosen) == limit:
+                return chosen, checked
     return chosen, checked
 
 
@@ -215,8 +212,8 @@ def main() -> None:
         "problems": len({r["task_id"] for r in results}),
         "problems_requested": problems, "problems_checked_for_an_oracle": checked,
         "sessions_left_out_unfinished": dropped,
-        "oracle": "canonical solution scores 1.0 under the doctests critic "
-                  "(the prompt's visible examples)",
+        "oracle": "verified (critic.grounding.humaneval.check_oracles): the canonical "
+                  "solution scores 1.0 under the doctests critic, a stub below 1.0",
         "interrupted": interrupted,
         "model": model_info(LlamaCppModel.default().path),
         "max_tokens": max_tokens, "max_rounds": max_rounds, "parallel": args.parallel,
