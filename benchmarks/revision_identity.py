@@ -69,8 +69,9 @@ async def valid_oracles(limit: int, pool: ModelPool, registry: RoleRegistry
     problems = list(load_humaneval().values())
     chosen: list[HumanEvalProblem] = []
     checked = 0
-    for start in range(0, len(problems), 8):
-        batch = problems[start:start + 8]
+    step = min(8, limit)  # checked in order, a few at a time, until enough are verified
+    for start in range(0, len(problems), step):
+        batch = problems[start:start + step]
         for problem, check in zip(batch, await check_oracles(batch, critic), strict=True):
             checked += 1
             if check.status == "verified":
@@ -182,7 +183,7 @@ def main() -> None:
                             help="problems run at once (default 2: one per core)")
 
     args = arguments(__doc__.splitlines()[0], options)
-    limit, max_tokens, max_rounds = ((2, 32, 3) if args.quick
+    limit, max_tokens, max_rounds = ((1, 32, 2) if args.quick
                                      else (args.limit, args.max_tokens, args.max_rounds))
     results, problems, checked, interrupted = anyio.run(
         measure, limit, max_tokens, max_rounds, args.parallel)
