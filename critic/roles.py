@@ -72,8 +72,8 @@ class RoleSpec(BaseModel):
 
     ``none`` (the default): every review starts from a clean context holding only
     the task and the draft, and the backend's cache of earlier prompts is dropped,
-    so a score depends on that review alone, not on the order reviews came in (on
-    llama.cpp the same request once scored 0.11 fresh and 1.00 after another prompt).
+    so a score depends on that review alone, not on the order reviews came in (issue
+    13 saw the same request score 0.11 on a fresh llama.cpp context, 1.00 on a reused one).
     ``session``: the critic keeps one growing conversation per session and sees its
     own earlier reviews of the earlier drafts; the session's first review starts
     clean, later ones reuse the cached conversation. ``critic score`` always reviews

@@ -23,8 +23,8 @@ class GenerationParams(BaseModel):
     fresh_context: bool = False
     """Start from an empty context: a local backend drops the KV cache it kept from
     earlier calls, so the result cannot depend on what it evaluated before (llama.cpp
-    reuses a cached prompt prefix, and prefix-matched evaluation gives different
-    logits than a full one). HTTP backends leave caching to their server."""
+    otherwise starts from whatever prefix of the prompt it still holds, tokens it
+    generated included). HTTP backends leave caching to their server."""
 
 
 class Completion(BaseModel):

@@ -11,9 +11,11 @@ Facts measured on our 2-core machines shape this module (see DESIGN.md):
 * calls run in worker threads (``anyio.to_thread``) so the event loop stays
   free; a cancelled call stops generating at the next token;
 * ``GenerationParams.fresh_context`` resets the context (under the instance's
-  lock, so no other call can slip in between) before the prompt is evaluated:
-  a review scored 0.11 on a fresh context and 1.00 on one that had seen an
-  earlier prompt, because prefix-matched evaluation changes the logits.
+  lock, so no other call can slip in between) before the prompt is evaluated,
+  so the call sees exactly what a new context would (measured: bit-identical
+  logits). Issue 13 saw one review score 0.11 on a fresh context and 1.00 on a
+  reused one; a session-memory critic's later rounds also differed from a reset
+  baseline in ``kv_reuse``. Reproducible scores need the reset.
 """
 
 from __future__ import annotations
