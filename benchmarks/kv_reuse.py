@@ -1,7 +1,11 @@
 """KV-cache reuse: prompt tokens evaluated vs tokens new since each agent's previous call.
 
 A 4-round session on SmolLM2 (a generator with a growing conversation and two
-critics, each agent on its own llama.cpp context) is run twice, interleaved:
+critics, each agent on its own llama.cpp context) is run twice, interleaved.
+Only agents that keep a context between calls can reuse it, so the generator
+revises with ``strategy="continue"`` (at temperature 0) and the critics have
+``memory = "session"``: the defaults (fresh revisions, memoryless critics) start
+every call from a clean context on purpose, for reproducibility.
 
 * ours: the backends as shipped, each agent's context kept between its calls;
 * baseline: the same backends, but every call starts from a reset context, so
@@ -19,6 +23,7 @@ ours wall; ``identical_outputs`` says whether both runs generated the same text.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +38,7 @@ from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.backends.llama_cpp import LlamaCppBackend, LlamaCppModel, default_model_path
 from critic.bus.memory import MemoryBus
 from critic.critics.critic import LLMCritic
-from critic.critics.generator import LLMGenerator
+from critic.critics.generator import LLMGenerator, RevisionPolicy
 from critic.messages import ChatMessage, Task
 from critic.session.session import Session
 
@@ -118,10 +123,12 @@ class CountingModel(LlamaCppModel):
 async def run_session(path: Path, reset: bool, rounds: int, gen_tokens: int,
                       critic_tokens: int, names: Sequence[str]) -> tuple[float, list[CallRecord]]:
     model = CountingModel(path, n_ctx=4096, reset_each_call=reset)
-    critics = [LLMCritic(role, model.backend(role.name), seed=0)
+    critics = [LLMCritic(dataclasses.replace(role, spec=role.spec.model_copy(
+                             update={"memory": "session"})), model.backend(role.name), seed=0)
                for role in roles(names, max_tokens=critic_tokens)]
     generator = LLMGenerator(model.backend("generator"),
-                             params=GenerationParams(max_tokens=gen_tokens, seed=0))
+                             params=GenerationParams(max_tokens=gen_tokens, seed=0),
+                             revision=RevisionPolicy(strategy="continue", temperature=0.0))
     session = Session(TASK, generator, FixedRoundsJudge(rounds), critics, bus=MemoryBus())
     start = time.perf_counter()
     outcome = await session.run()

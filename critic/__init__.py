@@ -28,7 +28,7 @@ from critic.calibration import CalibrateConfig, calibrate
 from critic.calibration.probes import LabelledOutput, PairItem, ProbesReport, run_probes
 from critic.config import DebateConfig, RunConfig, WorkerConfig
 from critic.critics.critic import LLMCritic
-from critic.critics.generator import LLMGenerator
+from critic.critics.generator import LLMGenerator, RevisionPolicy
 from critic.debate.answers import NumberAnswer, OptionAnswer, TextAnswer
 from critic.debate.debate import Debate
 from critic.debate.debaters import LLMDebater
@@ -76,6 +76,7 @@ from critic.messages import (
     ModelCall,
     Outcome,
     ReviewRequest,
+    Revision,
     Task,
     Usage,
     Verdict,
@@ -197,6 +198,8 @@ __all__ = [
     "ResponseCache",
     "RetriesExhausted",
     "ReviewRequest",
+    "Revision",
+    "RevisionPolicy",
     "Role",
     "RoleFileError",
     "RoleRegistry",

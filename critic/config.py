@@ -20,6 +20,7 @@ from critic.debate.answers import extractors
 from critic.errors import ConfigError
 from critic.judges.majority import MAJORITY
 from critic.judges.rules import ThresholdJudge
+from critic.messages import RevisionStrategy
 
 
 def cli_message(exc: ValidationError) -> str:
@@ -112,6 +113,12 @@ class RunConfig(Settings):
     tests: str | None = None
     """Tests for grounded critics (doctest examples, asserts or HumanEval's ``check``)."""
     reference: str | None = None
+    revision: RevisionStrategy = "fresh"
+    """How the generator revises: a ``fresh`` context per revision, or ``continue``."""
+    revision_temperature: float | None = Field(default=None, ge=0.0)
+    """Pins the revisions' temperature (None: the generator's, at least 0.7)."""
+    revise_unscored: bool = False
+    """Revise without feedback when no critique is scored (default: stop, ``no_scores``)."""
 
     @field_validator("task")
     @classmethod

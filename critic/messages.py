@@ -78,6 +78,17 @@ class DraftRequest(Message):
     feedback: str | None = None
 
 
+RevisionStrategy = Literal["fresh", "continue"]
+
+
+class Revision(Message):
+    """How a revision was made: the generator's strategy and the sampling it used."""
+
+    strategy: RevisionStrategy
+    temperature: float = Field(ge=0.0)
+    seed: int | None = None
+
+
 class Draft(Message):
     """One version of the generator's answer."""
 
@@ -88,6 +99,8 @@ class Draft(Message):
     usage: Usage = Usage()
     error: str | None = None
     """Set when the generator failed; the session then stops with ``stop="error"``."""
+    revision: Revision | None = None
+    """How this draft revised the one before (None: a first draft, or not recorded)."""
 
 
 class ReviewRequest(Message):
@@ -97,6 +110,9 @@ class ReviewRequest(Message):
     task: Task
     draft: Draft
     role: str
+    session: str | None = None
+    """The session asking: a critic with session memory keeps one conversation per
+    session. None (as in ``critic score``): a standalone review in a clean state."""
 
 
 class Critique(Message):

@@ -81,6 +81,8 @@ async def call_model(
     record_params: dict[str, float | int | str | None] = {
         "max_tokens": params.max_tokens, "temperature": params.temperature, "seed": params.seed,
     }
+    if params.fresh_context:
+        record_params["context"] = "fresh"
     schema_text = json.dumps(schema, sort_keys=True) if schema is not None else None
     try:
         completion = await backend.complete(messages, params, schema)

@@ -23,7 +23,7 @@ BENCHMARKS = ROOT / "benchmarks"
 CHEAP = {"bus_throughput", "critic_discrimination", "humaneval_oracle", "parallel_critics",
          "scoring_throughput"}
 #: Scripts that drive the real model: minutes in a full run, 20-60 s in --quick.
-MODEL_BOUND = {"session_overhead", "kv_reuse", "humaneval_repair"}
+MODEL_BOUND = {"session_overhead", "kv_reuse", "humaneval_repair", "revision_identity"}
 
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("[!_]*.py"))
 

@@ -30,6 +30,8 @@ def critic(*args: str, cwd: Path | None = None, timeout: float = 600) -> subproc
         (["run", "x", "--max-rounds", "0"], "--max-rounds"),
         (["run", "x", "--role", "nope"], "unknown role 'nope'"),
         (["run", "x", "--accept-at", "2"], "--accept-at"),
+        (["run", "x", "--revision", "sideways"], "--revision: Input should be 'fresh' or"),
+        (["run", "x", "--revision-temperature", "-1"], "--revision-temperature"),
         (["replay", "/no/such.jsonl"], "cannot read /no/such.jsonl"),
         (["run", "x", "--discard-below", "0.9", "--accept-at", "0.5"],
          "discard_below (0.9) must not exceed accept_at (0.5)"),

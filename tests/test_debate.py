@@ -362,15 +362,15 @@ def test_debater_settings_come_from_the_role_only_where_it_sets_them() -> None:
     from critic.roles.spec import Role, RoleSpec
 
     config = DebateConfig(question="q", seed=10, temperature=0.7, max_tokens=64)
-    assert debater_params(config, None, 2).model_dump() == {
+    assert debater_params(config, None, 2).model_dump(exclude={"fresh_context"}) == {
         "max_tokens": 64, "temperature": 0.7, "seed": 12,
     }
     hot = Role(RoleSpec(name="hot", description="d", kind="debater", temperature=1.2), "test")
-    assert debater_params(config, hot, 1).model_dump() == {
+    assert debater_params(config, hot, 1).model_dump(exclude={"fresh_context"}) == {
         "max_tokens": 64, "temperature": 1.2, "seed": 11,
     }
     fixed = Role(RoleSpec(name="f", description="d", kind="debater", seed=5, max_tokens=9), "t")
-    assert debater_params(config, fixed, 1).model_dump() == {
+    assert debater_params(config, fixed, 1).model_dump(exclude={"fresh_context"}) == {
         "max_tokens": 9, "temperature": 0.7, "seed": 5,
     }
 

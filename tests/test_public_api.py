@@ -82,6 +82,8 @@ PUBLIC = [
     "ResponseCache",
     "RetriesExhausted",
     "ReviewRequest",
+    "Revision",
+    "RevisionPolicy",
     "Role",
     "RoleFileError",
     "RoleRegistry",

@@ -88,9 +88,9 @@ async def test_revise_then_accept_feeds_back_only_the_judges_feedback() -> None:
     assert [v.decision for v in outcome.verdicts] == ["revise", "accept"]
     second = model.calls_of("generator")[1].messages
     assert "off by one" in second[-1].content and "bad names" in second[-1].content
-    # The generator keeps its own conversation: its first draft is in it.
-    assert [m.role for m in second] == ["system", "user", "assistant", "user"]
-    assert second[2].content == "draft one"
+    # A fresh revision (the default): the task, the first draft quoted, the feedback.
+    assert [m.role for m in second] == ["system", "user"]
+    assert "draft one" in second[-1].content and s.task.prompt in second[-1].content
 
 
 async def test_discard_by_threshold() -> None:
@@ -151,15 +151,28 @@ async def test_critic_that_times_out_is_unscored() -> None:
     assert verdict.critiques_failed == 1 and set(verdict.scores) == {"correctness"}
 
 
-async def test_no_scored_critique_never_accepts() -> None:
-    s, _ = session(
+async def test_no_scored_critique_stops_without_a_blind_revision() -> None:
+    s, model = session(
         {"generator": ["d1", "d2"], "correctness": [ModelError("x"), ModelError("x")],
          "clarity": [ModelError("y"), ModelError("y")]},
-        judge=ThresholdJudge(accept_at=0.0, max_rounds=2),
+        judge=ThresholdJudge(accept_at=0.0, max_rounds=3),
+    )
+    outcome = await s.run()
+    assert [v.decision for v in outcome.verdicts] == ["discard"]
+    assert outcome.decision == "discard" and outcome.stop == "no_scores"
+    assert outcome.rounds == 1 and len(model.calls_of("generator")) == 1
+
+
+async def test_no_scored_critique_revises_blindly_only_when_asked() -> None:
+    s, model = session(
+        {"generator": ["d1", "d2"], "correctness": [ModelError("x"), ModelError("x")],
+         "clarity": [ModelError("y"), ModelError("y")]},
+        judge=ThresholdJudge(accept_at=0.0, max_rounds=2, revise_unscored=True),
     )
     outcome = await s.run()
     assert [v.decision for v in outcome.verdicts] == ["revise", "discard"]
     assert outcome.decision == "discard" and outcome.stop == "no_scores"
+    assert "No critic could review" in model.calls_of("generator")[1].messages[-1].content
 
 
 async def test_malformed_output_is_repaired() -> None:

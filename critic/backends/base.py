@@ -23,6 +23,11 @@ class GenerationParams(BaseModel):
     max_tokens: int = Field(default=256, ge=1)
     temperature: float = Field(default=0.0, ge=0.0)
     seed: int | None = None
+    fresh_context: bool = False
+    """Start from an empty context: a local backend drops the KV cache it kept from
+    earlier calls, so the result cannot depend on what it evaluated before (llama.cpp
+    otherwise starts from whatever prefix of the prompt it still holds, tokens it
+    generated included). HTTP backends leave caching to their server."""
 
 
 class Completion(BaseModel):

@@ -72,7 +72,8 @@ class ResponseCache:
         payload = {
             "identity": identity,
             "messages": [m.model_dump(mode="json") for m in messages],
-            "params": params.model_dump(mode="json"),
+            # fresh_context changes nothing a server answers: keys stay as they were.
+            "params": params.model_dump(mode="json", exclude={"fresh_context"}),
             "schema": schema,
         }
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -9,7 +9,13 @@ Facts measured on our 2-core machines shape this module (see DESIGN.md):
   process-wide CPU budget so the llama threads running at once never exceed
   the cores: oversubscription was measured 10-35x slower;
 * calls run in worker threads (``anyio.to_thread``) so the event loop stays
-  free; a cancelled call stops generating at the next token.
+  free; a cancelled call stops generating at the next token;
+* ``GenerationParams.fresh_context`` resets the context (under the instance's
+  lock, so no other call can slip in between) before the prompt is evaluated,
+  so the call sees exactly what a new context would (measured: bit-identical
+  logits). Issue 13 saw one review score 0.11 on a fresh context and 1.00 on a
+  reused one; a session-memory critic's later rounds also differed from a reset
+  baseline in ``kv_reuse``. Reproducible scores need the reset.
 """
 
 from __future__ import annotations
@@ -185,6 +191,9 @@ class LlamaCppBackend:
             try:
                 llama = self._load()
                 llama.cancel = cancelled  # type: ignore[attr-defined]
+                if params.fresh_context:
+                    # n_tokens = 0: no prefix matches, and the next eval clears the KV cache.
+                    llama.reset()  # type: ignore[no-untyped-call]
                 start = time.perf_counter()
                 previous = llama.input_ids[: llama.n_tokens].tolist()
                 kwargs: dict[str, Any] = {

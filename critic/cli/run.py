@@ -51,6 +51,13 @@ def run(
     temperature: Annotated[float, typer.Option(help="Generator temperature.")] = 0.0,
     max_tokens: Annotated[int, typer.Option(help="Longest draft, in tokens.")] = 320,
     roles_dir: RolesDirs = None,
+    revision: Annotated[str, typer.Option(
+        help="How drafts are revised: 'fresh' (a new context quoting the draft) or 'continue'."
+    )] = "fresh",
+    revision_temperature: Annotated[float | None, typer.Option(
+        help="Temperature of revisions. Default: the generator's, at least 0.7.")] = None,
+    revise_unscored: Annotated[bool, typer.Option(
+        help="Revise even when no critic could score the draft (default: stop).")] = False,
     judge: Annotated[str, typer.Option(
         help="'threshold' (the score rules), a judge role (e.g. llm-judge) or a "
         "critic.judges plugin.")] = "threshold",
@@ -89,6 +96,8 @@ def run(
         bus=project.bus, tests=read_tests(tests), reference=reference,
         models=model_options(max_connections, max_attempts, cache, offline),
         forbid_self_judging=forbid_self_judging,
+        revision=revision, revision_temperature=revision_temperature,
+        revise_unscored=revise_unscored,
     )
     with run_log(project.log_dir, "run", transcript, record=not no_log) as path:
         view = None if json_out else SessionView(Console(highlight=False))

@@ -8,13 +8,14 @@ templates, so it never sees the generator's system prompt or history.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from critic.errors import CriticError
-from critic.messages import ChatMessage, Critique, ReviewRequest
+from critic.messages import ChatMessage, Critique, ModelCall, ReviewRequest
 from critic.protocols import Backend, Recorder
 from critic.roles.spec import RoleCritic
 from critic.structured import complete_structured
@@ -44,14 +45,29 @@ def critique_schema(low: float, high: float) -> type[CritiqueOutput]:
     )
 
 
+#: Sessions a critic with session memory remembers at once (a worker serves many).
+REMEMBERED_SESSIONS = 64
+
+
 @dataclass
 class LLMCritic(RoleCritic):
-    """A prompt-based critic: renders its role's templates, asks for a structured critique."""
+    """A prompt-based critic: renders its role's templates, asks for a structured critique.
+
+    The role's ``memory`` decides what a review sees: ``none`` (the default), a
+    clean context with the task and the draft only, the backend's cached prompt
+    dropped first, so the score depends on this review alone; ``session``, the
+    critic's own conversation in this session, its earlier reviews included
+    (see :attr:`~critic.roles.spec.RoleSpec.memory`). A request without a session
+    (``critic score``) is always reviewed in a clean state.
+    """
 
     backend: Backend
     attempts: int = 3
     seed: int | None = None
     """Used when the role sets no seed of its own."""
+    _memory: OrderedDict[str, list[ChatMessage]] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.role.prompt is None:
@@ -59,7 +75,7 @@ class LLMCritic(RoleCritic):
         self._output = critique_schema(*self.role.spec.scale)
 
     def messages(self, request: ReviewRequest) -> list[ChatMessage]:
-        """The whole context of one review: built from the request alone."""
+        """The context of one review without memory: built from the request alone."""
         task = request.task
         variables = {
             "task": task.prompt, "draft": request.draft.text, "round": request.draft.round,
@@ -67,12 +83,36 @@ class LLMCritic(RoleCritic):
         }
         return self.role.messages(**variables)
 
+    def remembered(self, session: str) -> list[ChatMessage]:
+        """This critic's conversation in ``session`` so far (empty without session memory)."""
+        return list(self._memory.get(session, ()))
+
     async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
         spec = self.role.spec
+        session = request.session if spec.memory == "session" else None
+        history = self._memory.get(session) if session is not None else None
+        messages = self.messages(request)
+        if history:  # later reviews add only the new request to the conversation
+            messages = [*history, messages[-1]]
+        params = self.role.params(self.seed).model_copy(update={"fresh_context": not history})
+        calls: list[ModelCall] = []
+
+        async def keep(call: ModelCall) -> None:
+            calls.append(call)
+            await record(call)
+
         output = await complete_structured(
-            self.backend, self.messages(request), self._output, self.role.params(self.seed),
-            agent=self.name, record=record, attempts=self.attempts,
+            self.backend, messages, self._output, params,
+            agent=self.name, record=keep, attempts=self.attempts,
         )
+        if session is not None:
+            # The reply exactly as generated, so the next call's prompt starts with the
+            # tokens the backend already holds.
+            said = calls[-1].completion or output.model_dump_json()
+            self._memory[session] = [*messages, ChatMessage(role="assistant", content=said)]
+            self._memory.move_to_end(session)
+            while len(self._memory) > REMEMBERED_SESSIONS:
+                self._memory.popitem(last=False)
         return Critique(
             role=self.name, round=request.draft.round, score=spec.normalize(output.score),
             raw_score=output.score, problems=tuple(p.strip() for p in output.problems if p.strip()),

@@ -14,6 +14,7 @@ A role file (``roles/NAME.toml``)::
     model = "http://127.0.0.1:8080/v1"   # optional: this role's own model
     timeout = 120.0
     weight = 1.0
+    memory = "none"              # or "session": see RoleSpec.memory
 
 Unknown keys are an error. Templates are rendered once at load time, so a
 missing template or an undefined variable fails here, naming the file and field.
@@ -30,6 +31,7 @@ import tomllib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -71,6 +73,18 @@ class RoleSpec(BaseModel):
     options: dict[str, JsonValue] = Field(default_factory=dict)
     """Settings for code-defined kinds (e.g. a sandbox time limit); values may be
     lists and tables (``banned = ["TODO", "FIXME"]``, ``[options.limits]``)."""
+    memory: Literal["none", "session"] = "none"
+    """Whether an LLM critic remembers its earlier reviews.
+
+    ``none`` (the default): every review starts from a clean context holding only
+    the task and the draft, and the backend's cache of earlier prompts is dropped,
+    so a score depends on that review alone, not on the order reviews came in (issue
+    13 saw the same request score 0.11 on a fresh llama.cpp context, 1.00 on a reused one).
+    ``session``: the critic keeps one growing conversation per session and sees its
+    own earlier reviews of the earlier drafts; the session's first review starts
+    clean, later ones reuse the cached conversation. ``critic score`` always reviews
+    each record in a clean state, whatever this says.
+    """
 
     # Field validators (not one model validator) so an error names its field.
     @field_validator("prompt")

@@ -6,6 +6,11 @@ every critic reviews it concurrently through :func:`~critic.bus.hosting.review`
 (so a critic that raises or times out is an unscored critique, as in a
 session), then the judge decides. The default judge is a
 :class:`~critic.judges.rules.ThresholdJudge` with ``max_rounds=1``: accept or discard.
+
+Each record is reviewed in a clean critic state: its review requests belong to
+no session, so an LLM critic neither remembers other records (whatever its
+role's ``memory``) nor reuses a prompt cached from them, and scores do not
+depend on the order records come in.
 """
 
 from __future__ import annotations
@@ -61,7 +66,8 @@ class Scorer:
         critiques: dict[str, Critique] = {}
 
         async def one(critic: Critic) -> None:
-            request = ReviewRequest(task=task, draft=draft, role=critic.name)
+            # No session: a standalone review, in a clean state (see the module docstring).
+            request = ReviewRequest(task=task, draft=draft, role=critic.name, session=None)
             critiques[critic.name], _ = await self._review(critic, request)
 
         if len(self.critics) == 1:  # no task group to pay for (a sixth of a record's cost)

@@ -7,7 +7,7 @@ from pathlib import Path
 from critic.backends.base import GenerationParams
 from critic.bus.hosting import Observer
 from critic.config import RunConfig
-from critic.critics.generator import LLMGenerator
+from critic.critics.generator import LLMGenerator, RevisionPolicy
 from critic.judges.llm import LLMJudge
 from critic.judges.select import build_judge
 from critic.judges.self_judging import check_self_judging
@@ -37,6 +37,8 @@ async def run_critique(
             params=GenerationParams(
                 max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed
             ),
+            revision=RevisionPolicy(strategy=config.revision,
+                                    temperature=config.revision_temperature),
         )
         critics = run.critics(roles)
         rules = config.rules()

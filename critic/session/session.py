@@ -148,7 +148,8 @@ class Session:
 
         def ask(spec: RemoteCritic) -> Ask:
             request = self._envelope(
-                ("review", spec.name), ReviewRequest(task=self.task, draft=draft, role=spec.name),
+                ("review", spec.name), ReviewRequest(task=self.task, draft=draft, role=spec.name,
+                                            session=self.id),
                 parent=parent,
             )
             return Ask(request, spec.timeout + TIMEOUT_GRACE, record_as="critique",
