@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from critic.backends.cache import CachedModel, ResponseCache
+from critic.backends.scripted import ScriptedModel
 from critic.errors import ConfigError, TranscriptError
 from critic.experiments.conditions import load_experiment
 from critic.experiments.drift import count_transitions
 from critic.experiments.records import EvalRecord, RoundRecord, read_records
 from critic.experiments.runner import WITHHELD, run_experiment
 from critic.experiments.summary import drift
+from critic.messages import ChatMessage
 from critic.viewer.reports import ExperimentSummary
 from tests.experiments.scripted_eval import (
     HIDDEN,
@@ -273,3 +276,43 @@ async def test_bad_dataset_line_names_file_line_and_field(tmp_path: Path) -> Non
         await run_experiment(experiment, tmp_path / "out", base=tmp_path,
                              pool=ScriptedPool(scripted("x")))
     assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+async def test_vote_and_debate_against_a_single_answer(tmp_path: Path) -> None:
+    """One wrong debater out of three: the majority is right, a single generator wrong."""
+    number_items(tmp_path / "numbers.jsonl", 4)
+
+    def right(messages: Sequence[ChatMessage]) -> str:
+        question = next(m.content for m in messages if m.role == "user")
+        return f"Answer: {int(question.split()[2]) + 1000}"
+
+    model = ScriptedModel(scripts={"debater-2": [right] * 50, "debater-3": [right] * 50},
+                          default="Answer: 3")
+    experiment = load_experiment(_experiment(tmp_path, """
+name = "v"
+dataset = "numbers.jsonl"
+baseline = "single"
+[conditions.single]
+rounds = 1
+[conditions.vote]
+mode = "vote"
+debaters = 3
+[conditions.debate]
+mode = "debate"
+debaters = 3
+rounds = 2
+"""))
+    summary = await run_experiment(experiment, tmp_path / "out", base=tmp_path,
+                                   pool=ScriptedPool(model))
+    ExperimentSummary.model_validate(summary)
+    rates = {n: c["pass_rate"] for n, c in summary["conditions"].items()}  # type: ignore[attr-defined]
+    assert rates == {"single": 0.0, "vote": 1.0, "debate": 1.0}
+    comparisons = {c["condition"]: c for c in summary["comparisons"]}  # type: ignore[attr-defined]
+    assert (comparisons["vote"]["fixed"], comparisons["vote"]["broken"]) == (4, 0)
+    records = {r.id: r for r in read_records(tmp_path / "out" / "results.jsonl")}
+    debate = records[EvalRecord.key("debate", "q1", 0)]
+    assert [(r.draft, r.passed) for r in debate.rounds] == [("1001", True), ("1001", True)]
+    assert summary["decay"]["debate"]["e"] == 0.0  # type: ignore[index]
+    # The target reaches no debater's prompt (round 2 shows the debaters' own answers).
+    for call in model.calls:
+        assert all("1001" not in m.content for m in call.messages[:2])
