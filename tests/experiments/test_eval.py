@@ -59,6 +59,7 @@ def _experiment(tmp_path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.timeout(600)  # ~200 sandbox runs: 20 s on an idle machine
 async def test_grounded_beats_tests_only_with_exact_counts_and_no_oracle_leak(
         tmp_path: Path) -> None:
     code_items(tmp_path / "items.jsonl", 16, buggy=BUGGY)
@@ -130,6 +131,8 @@ rounds = 2
                 assert str(k + 1000) not in message.content
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # 8,000 scripted sessions: 26 s on an idle machine
 async def test_drift_rate_recovered_from_a_known_generator(tmp_path: Path) -> None:
     number_items(tmp_path / "numbers.jsonl", 2000)
     experiment = load_experiment(_experiment(tmp_path, """
