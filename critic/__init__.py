@@ -49,6 +49,9 @@ from critic.errors import (
     TemplateBoundError,
     TranscriptError,
 )
+from critic.experiments.conditions import Condition, Experiment, load_experiment
+from critic.experiments.records import EvalRecord
+from critic.experiments.runner import run_experiment
 from critic.grounding.examples import VisibleTests, extract_visible_tests
 from critic.grounding.execution import PythonExecCritic
 from critic.grounding.human import HumanCritic
@@ -134,6 +137,7 @@ __all__ = [
     "CalibrateConfig",
     "ChatMessage",
     "Completion",
+    "Condition",
     "ConfigError",
     "Critic",
     "CriticContext",
@@ -155,6 +159,8 @@ __all__ = [
     "Draft",
     "DraftRequest",
     "Envelope",
+    "EvalRecord",
+    "Experiment",
     "Extensions",
     "GenerationParams",
     "Generator",
@@ -237,6 +243,7 @@ __all__ = [
     "complete_structured",
     "default_kinds",
     "extract_visible_tests",
+    "load_experiment",
     "open_model",
     "read_records",
     "read_results",
@@ -244,6 +251,7 @@ __all__ = [
     "render_html",
     "run_critique",
     "run_debate",
+    "run_experiment",
     "run_probes",
     "score_file",
     "summarize",

@@ -16,6 +16,7 @@ from rich.console import Console
 import critic.cli.calibrate
 import critic.cli.config
 import critic.cli.debate
+import critic.cli.eval
 import critic.cli.logs
 import critic.cli.replay
 import critic.cli.roles
