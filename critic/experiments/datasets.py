@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from critic.errors import ConfigError
+from critic.grounding.humaneval import load_humaneval
 from critic.messages import Task
 
 #: What a HumanEval session is asked (the prompt follows).
@@ -61,8 +62,6 @@ class Item(BaseModel):
 
 def humaneval_items() -> list[Item]:
     """Every HumanEval problem; the visible examples are the prompt itself (as code)."""
-    from critic.grounding.humaneval import load_humaneval
-
     # The examples also go in `visible` as bare code: the doctests critic reads a prompt
     # with prose in front as plain text (see benchmarks/humaneval_repair.py).
     return [Item(id=p.task_id, prompt=CODE_INSTRUCTION + p.prompt, visible=p.prompt,
