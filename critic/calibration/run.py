@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from critic.calibration.builtin import BUILTIN_SETS, builtin_set
 from critic.calibration.labels import LabelledSet, read_labelled
@@ -26,8 +26,13 @@ from critic.calibration.metrics import (
     calibrate_preferences,
     calibrate_scores,
 )
+from critic.calibration.probes import LabelledOutput, PairItem, run_probes
 from critic.config import Settings, needs_roles
 from critic.errors import ConfigError, TranscriptError
+from critic.judges.pairwise import LLMPairwiseJudge
+from critic.judges.pointwise import LLMAnswerScorer
+from critic.judges.select import THRESHOLD, judge_names, judge_role
+from critic.launch import launch
 from critic.roles.kinds import CriticKinds
 from critic.roles.registry import RoleRegistry
 from critic.scoring.job import OnStart, ScoreConfig, ScoreReport, same_file, score_file
@@ -58,8 +63,18 @@ class CalibrateConfig(Settings):
     """A graded label at or above this counts as pass."""
     resamples: int = Field(default=2000, ge=1)
     folds: int = Field(default=5, ge=2)
+    probes: bool = False
+    """Also run the bias probes on the judge role (``judge``): position on the pairs,
+    length and identity on the graded outputs (four model calls per output)."""
 
     _some_roles = field_validator("roles")(needs_roles)
+
+    @model_validator(mode="after")
+    def _probes_need_a_judge_role(self) -> CalibrateConfig:
+        if self.probes and self.judge == THRESHOLD:
+            raise ValueError("probes: needs a judge role (--judge NAME); the threshold rules "
+                             "read only the critics' scores")
+        return self
 
     @property
     def records_path(self) -> Path:
@@ -242,5 +257,33 @@ async def calibrate(
     wanted = {r.id for r in records}
     results = {r.id: r for r in read_results(config.scores_path) if r.id in wanted}
     report = report_of(config, data, results)
+    if config.probes:
+        report = report.model_copy(update={"probes": await probe_judge(config, data, registry)})
     write_report(config.output, report)
     return report, scored
+
+
+#: The label an answer is shown under in the identity probe (against "Answer 1"): the
+#: data has no authors, so the probe asks whether an authority label moves the score.
+IDENTITY_LABEL = "an expert"
+
+
+async def probe_judge(config: CalibrateConfig, data: LabelledSet,
+                      registry: RoleRegistry) -> dict[str, dict[str, object]]:
+    """The bias probes of the judge role ``config.judge`` on this data (see
+    :mod:`critic.calibration.probes`); the threshold rules have no bias to probe."""
+    role = judge_role(config.judge, registry, judge_names(registry))
+    async with launch(config, registry=registry) as run:
+        model = run.pool.get(role.spec.model)
+        pairs = [PairItem(question=p.input, a=p.output_a, b=p.output_b, better=p.preferred)
+                 for p in data.pairs]
+        outputs = [LabelledOutput(question=i.input, answer=i.output, label=IDENTITY_LABEL)
+                   for i in data.graded]
+        found = await run_probes(
+            judge=LLMPairwiseJudge(role, model.backend(f"{role.name}-pairs"), shuffle=False,
+                                   seed=config.seed) if pairs else None,
+            scorer=LLMAnswerScorer(role, model.backend(f"{role.name}-scores"),
+                                   seed=config.seed) if outputs else None,
+            pairs=pairs, outputs=outputs, seed=config.seed,
+        )
+    return {name: probe.model_dump(mode="json") for name, probe in found.probes.items()}

@@ -74,6 +74,9 @@ def calibrate_command(
     label_threshold: Annotated[float, typer.Option(
         help="A graded label at or above this counts as pass.")] = 0.5,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples per interval.")] = 2000,
+    probes: Annotated[bool, typer.Option(
+        help="Also probe the judge role for position, length and identity bias "
+             "(four model calls per graded item).")] = False,
     model: ModelSpec = None,
     seed: Seed = 0,
     roles_dir: RolesDirs = None,
@@ -88,6 +91,7 @@ def calibrate_command(
         data=data, output=output, roles=tuple(role), judge=judge, accept_at=accept_at,
         concurrency=concurrency, resume=resume, overwrite=overwrite, limit=limit,
         per_problem=per_problem, label_threshold=label_threshold, resamples=resamples,
+        probes=probes,
         model=model, seed=seed, roles_dirs=tuple(roles_dir or ()), bus=bus,
         models=model_options(max_connections, max_attempts, cache, offline),
     )

@@ -119,6 +119,7 @@ def test_bad_labels_are_one_line_errors(tmp_path: Path, line: dict[str, object],
 @pytest.mark.parametrize(("args", "message"), [
     (["--role", "no-such-role"], "unknown role 'no-such-role'"),
     (["--role", "doctests", "--limit", "0"], "limit"),
+    (["--role", "doctests", "--probes"], "--probes: needs a judge role (--judge NAME)"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
     data = write_labelled(tmp_path / "labels.jsonl", 3)
@@ -175,3 +176,20 @@ def test_smollm2_correctness_reports_an_auroc_with_its_interval(tmp_path: Path,
         assert role["auroc_ci"][0] <= role["auroc"] <= role["auroc_ci"][1]
     assert all(r.usage.completion_tokens > 0
                for r in read_results(tmp_path / "report.json.scores.jsonl"))
+
+
+@pytest.mark.model
+@pytest.mark.timeout(300)
+def test_probes_of_a_judge_role_on_the_local_model(tmp_path: Path, model_path: Path) -> None:
+    data = write_labelled(tmp_path / "labels.jsonl", 3)
+    report = tmp_path / "report.json"
+    result = critic("calibrate", str(data), "--role", "runs", "--judge", "llm-judge", "--probes",
+                    "-o", str(report), timeout=280)
+    assert result.returncode == 0, result.stderr
+    probes = json.loads(report.read_text())["probes"]
+    assert set(probes) == {"length", "identity"}  # graded data: no pairs, no model names
+    for probe in probes.values():
+        low, high = probe["ci"]
+        assert low <= probe["effect"] <= high and isinstance(probe["flagged"], bool)
+        assert probe["flagged"] == (low > 0 or high < 0)
+    CalibrationReport.model_validate_json(report.read_text())  # the viewer still reads it
