@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 
 #: Scripts cheap enough to run on every test run (seconds in --quick mode).
-CHEAP = {"bus_throughput", "critic_discrimination", "humaneval_oracle", "parallel_critics",
+CHEAP = {"bus_throughput", "critic_discrimination", "humaneval_oracle", "nats_bus",
+         "parallel_critics",
          "scoring_throughput"}
 #: Scripts that drive the real model: minutes in a full run, 20-60 s in --quick.
 MODEL_BOUND = {"session_overhead", "kv_reuse", "humaneval_repair", "revision_identity"}
