@@ -422,3 +422,21 @@ async def test_a_consumer_once_found_is_not_looked_up_again(server: NatsServer) 
         assert not await bus._has_consumer("critic.s.review.other")
         assert not await bus._has_consumer("critic.s.review.other")
         assert calls == 3  # absence is never cached: a worker may come
+
+
+async def test_a_worker_seen_within_poll_is_not_pinged_again(server: NatsServer) -> None:
+    async with open_bus(server.url) as bus, bus.subscribe("critic.*.review.p", group="g"):
+        pings = 0
+        real = bus._worker_present
+
+        async def counted(topic: str) -> bool | None:
+            nonlocal pings
+            pings += 1
+            return await real(topic)
+
+        bus._worker_present = counted  # type: ignore[method-assign]
+        topic = "critic.s.review.p"
+        assert await bus._served_durably(topic) and pings == 1
+        assert await bus._served_durably(topic) and pings == 1  # seen just now
+        bus._present_at[topic] -= bus.poll  # as if `poll` seconds had passed
+        assert await bus._served_durably(topic) and pings == 2
