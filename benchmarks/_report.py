@@ -2,7 +2,9 @@
 
 Only full runs count (``NAME.quick.json`` files are skipped). Each result
 carries a ``headline`` list of ``{"metric", "value", "goal", "met"}`` rows; the
-table shows those, with the machine and date of the run. The table lives
+table shows those, with the machine and date of the run, and marks a run taken
+above the core count's load (``load.flagged``, see ``_common.py``) as flagged:
+its figures may be skewed by competing work and its goals are not claimed. The table lives
 between the two marker lines below in README.md; nothing else is touched.
 
     python benchmarks/_report.py            # rewrite README.md
@@ -24,6 +26,8 @@ END = "<!-- benchmarks:end -->"
 
 
 def _cell(value: Any) -> str:
+    if value == "flagged":
+        return "flagged (load)"
     if isinstance(value, bool):
         return "yes" if value else "**no**"
     if value is None:
@@ -43,6 +47,13 @@ def table(results: list[dict[str, Any]]) -> str:
     for result in results:
         machine = result.get("machine", {})
         run = f"{result.get('date', '?')[:10]}, {machine.get('cores', '?')} cores"
+        load = result.get("load")
+        if load is None:
+            run += ", load not recorded"
+        else:
+            run += f", load {load.get('1min_at_start')}→{load.get('1min_at_end')}"
+            if load.get("flagged"):
+                run += " **FLAGGED**"
         for row in result.get("headline", []):
             lines.append("| " + " | ".join([
                 f"`{result['benchmark']}`", _cell(row.get("metric")), _cell(row.get("value")),

@@ -9,7 +9,10 @@ concurrency (4). Subject: :func:`critic.scoring.score_file`, the library call
 behind ``critic score`` (same config, no progress bar). Baseline: a plain loop
 that reads each line with ``json.loads``, scores it the same way, and writes
 and flushes an equivalent JSON line. The two are interleaved rep by rep and
-must agree on every verdict. ``ratio`` = framework records/s / plain records/s.
+must agree on every verdict. ``ratio`` = framework records/s / plain records/s;
+``cpu_ratio`` = plain CPU / framework CPU per record (goal >= 0.2), the CPU of
+``score_file`` alone: the benchmark's own read-back of the results (to check
+them) is not charged to the framework.
 """
 
 from __future__ import annotations
@@ -103,16 +106,17 @@ def plain_loop(src: Path, dst: Path) -> tuple[float, int]:
     return time.perf_counter() - start, accepted
 
 
-async def framework(src: Path, dst: Path, roles_dir: Path) -> tuple[float, int]:
+async def framework(src: Path, dst: Path, roles_dir: Path) -> tuple[float, float, int]:
+    """Wall and CPU seconds of ``score_file`` (the read-back that checks it excluded)."""
     kinds = default_kinds()
     kinds.register("contains-target", lambda role, ctx: ContainsTargetCritic(role))
     config = ScoreConfig(input=src, output=dst, roles=("contains",), overwrite=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     report = await score_file(config, kinds=kinds, registry=RoleRegistry(extra_dirs=(roles_dir,)))
-    elapsed = time.perf_counter() - start
+    elapsed, spent = time.perf_counter() - start, time.process_time() - cpu
     results = read_results(dst)
     assert report.written == len(results) == len({r.id for r in results})
-    return elapsed, sum(r.verdict.decision == "accept" for r in results)
+    return elapsed, spent, sum(r.verdict.decision == "accept" for r in results)
 
 
 def measure(n: int, reps: int) -> dict[str, Any]:
@@ -136,14 +140,15 @@ def measure(n: int, reps: int) -> dict[str, Any]:
         for rep in range(reps):
             order = ["plain", "framework"] if rep % 2 == 0 else ["framework", "plain"]
             for name in order:
-                cpu_start = time.process_time()
                 if name == "plain":
+                    cpu_start = time.process_time()
                     elapsed, accepts[name] = plain_loop(src, root / "plain.jsonl")
+                    spent = time.process_time() - cpu_start
                 else:
-                    elapsed, accepts[name] = anyio.run(framework, src, root / "out.jsonl",
-                                                       roles_dir)
+                    elapsed, spent, accepts[name] = anyio.run(framework, src,
+                                                              root / "out.jsonl", roles_dir)
                 rates[name].append(n / elapsed)
-                cpu[name].append((time.process_time() - cpu_start) / n)
+                cpu[name].append(spent / n)
             log(f"rep {rep + 1}/{reps}: plain {rates['plain'][-1]:,.0f}/s, "
                 f"framework {rates['framework'][-1]:,.0f}/s")
         assert accepts["plain"] == accepts["framework"], accepts
@@ -170,8 +175,8 @@ def main() -> None:
          "value": figures["records_per_s"]["framework"], "goal": None, "met": None},
         {"metric": "critic score / plain read-score-write loop (records/s)",
          "value": figures["ratio"], "goal": None, "met": None},
-        {"metric": "same, by CPU time per record (robust to other load)",
-         "value": figures["cpu_ratio"], "goal": None, "met": None},
+        {"metric": "same, by CPU time per record (robust to other load; read-back excluded)",
+         "value": figures["cpu_ratio"], "goal": "≥ 0.2", "met": figures["cpu_ratio"] >= 0.2},
     ]
     emit("scoring_throughput", args, {"headline": headline, **figures}, started=started)
 

@@ -1,4 +1,4 @@
-"""Schema-constrained model calls: parse with pydantic, repair, retry with tenacity."""
+"""Schema-constrained model calls: parse with pydantic, repair, retry with the error shown."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-import anyio
 from pydantic import BaseModel, ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from critic.backends.base import Completion, GenerationParams
 from critic.errors import MalformedOutput, ModelError
@@ -24,17 +22,37 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 # Generating a JSON schema costs ~0.2 ms, paid on every critic call before this
 # cache (a third of a session's own overhead); weak keys, as roles make their types.
-_SCHEMAS: weakref.WeakKeyDictionary[type[BaseModel], dict[str, object]] = (
+_SCHEMAS: weakref.WeakKeyDictionary[type[BaseModel], tuple[dict[str, object], str]] = (
     weakref.WeakKeyDictionary()
 )
 
 
+def _schema_and_text(output_type: type[BaseModel]) -> tuple[dict[str, object], str]:
+    cached = _SCHEMAS.get(output_type)
+    if cached is None:
+        schema = output_type.model_json_schema()
+        cached = _SCHEMAS[output_type] = (schema, json.dumps(schema, sort_keys=True))
+    return cached
+
+
 def json_schema(output_type: type[BaseModel]) -> dict[str, object]:
     """The JSON schema of ``output_type``, computed once per type (do not mutate it)."""
-    schema = _SCHEMAS.get(output_type)
-    if schema is None:
-        schema = _SCHEMAS[output_type] = output_type.model_json_schema()
-    return schema
+    return _schema_and_text(output_type)[0]
+
+
+# The recorded text of a schema, by the schema's identity: the schemas passed here
+# are the cached ones above, so each is serialized once rather than on every call.
+_SCHEMA_TEXTS: dict[int, tuple[dict[str, object], str]] = {}
+
+
+def _schema_text(schema: dict[str, object]) -> str:
+    known = _SCHEMA_TEXTS.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    text = json.dumps(schema, sort_keys=True)
+    if len(_SCHEMA_TEXTS) < 256:  # holding the schema keeps its id from being reused
+        _SCHEMA_TEXTS[id(schema)] = (schema, text)
+    return text
 
 
 def repair_json(text: str) -> str:
@@ -83,7 +101,7 @@ async def call_model(
     }
     if params.fresh_context:
         record_params["context"] = "fresh"
-    schema_text = json.dumps(schema, sort_keys=True) if schema is not None else None
+    schema_text = _schema_text(schema) if schema is not None else None
     try:
         completion = await backend.complete(messages, params, schema)
     except ModelError as exc:
@@ -119,32 +137,31 @@ async def complete_structured(
     the seed moved on so a deterministic model does not repeat itself.
     Raises :class:`MalformedOutput` after ``attempts`` tries.
     """
+    attempts = max(attempts, 1)  # as tenacity did: one try at least
     schema = json_schema(output_type)
     conversation = list(messages)
-    async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(attempts),
-            retry=retry_if_exception_type(MalformedOutput),
-            sleep=anyio.sleep,
-            reraise=True,
-        ):
-        with attempt:
-            number = attempt.retry_state.attempt_number
-            seed = None if params.seed is None else params.seed + number - 1
-            completion = await call_model(
-                backend, conversation, params.model_copy(update={"seed": seed}),
-                agent=agent, record=record, schema=schema,
-            )
-            try:
-                return parse_output(completion.text, output_type)
-            except MalformedOutput as exc:
-                conversation = [
-                    *messages,
-                    ChatMessage(role="assistant", content=completion.text),
-                    ChatMessage(
-                        role="user",
-                        content=f"That reply was not valid ({exc}). "
-                        "Answer again with only the JSON object.",
-                    ),
-                ]
+    # A plain loop: tenacity's retry state cost more than the rest of a critic's
+    # call on a fast backend, and a malformed answer needs no backoff (the model is
+    # asked again at once, with the seed moved on).
+    for number in range(1, attempts + 1):
+        seed = None if params.seed is None else params.seed + number - 1
+        completion = await call_model(
+            backend, conversation,
+            params if seed == params.seed else params.model_copy(update={"seed": seed}),
+            agent=agent, record=record, schema=schema,
+        )
+        try:
+            return parse_output(completion.text, output_type)
+        except MalformedOutput as exc:
+            if number == attempts:
                 raise
-    raise MalformedOutput("no attempt was made")  # pragma: no cover
+            conversation = [
+                *messages,
+                ChatMessage(role="assistant", content=completion.text),
+                ChatMessage(
+                    role="user",
+                    content=f"That reply was not valid ({exc}). "
+                    "Answer again with only the JSON object.",
+                ),
+            ]
+    raise AssertionError("unreachable")  # pragma: no cover

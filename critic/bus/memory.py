@@ -35,10 +35,34 @@ class _MemorySubscription:
             yield envelope
 
 
+@dataclass(eq=False)
+class _ReplySlot:
+    """Where the one reply to a pending request lands: an event, not a subscription."""
+
+    arrived: anyio.Event = field(default_factory=anyio.Event)
+    reply: Envelope | None = None
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Who receives a topic: every plain subscriber, and one member of each queue group."""
+
+    plain: tuple[_Subscriber, ...]
+    groups: tuple[tuple[str, tuple[_Subscriber, ...]], ...]
+
+
+#: Routes remembered at most (inbox topics are unique per request, so the cache is bounded).
+_ROUTES_KEPT = 512
+
+
 @dataclass
 class _State:
     subscribers: list[_Subscriber] = field(default_factory=list)
     turns: dict[str, itertools.count[int]] = field(default_factory=dict)
+    # Matching every pattern against a topic cost a fifth of a session's bus time; the
+    # routes only change when someone (un)subscribes, which clears them.
+    routes: dict[str, _Route] = field(default_factory=dict)
+    replies: dict[str, _ReplySlot] = field(default_factory=dict)
     closed: bool = False
 
 
@@ -78,21 +102,43 @@ class MemoryBus:
                     continue
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 continue
+        # A pending request's reply also reaches any subscriber matching its inbox
+        # (a recorder on ``critic.<session>.>``) above; the first one fills the slot.
+        slot = self._state.replies.pop(envelope.topic, None)
+        if slot is not None:
+            slot.reply = (ENVELOPE_ADAPTER.validate_json(ENVELOPE_ADAPTER.dump_json(envelope))
+                          if self._serialize else envelope)
+            slot.arrived.set()
+
+    def _route(self, topic: str) -> _Route:
+        route = self._state.routes.get(topic)
+        if route is None:
+            plain: list[_Subscriber] = []
+            groups: dict[str, list[_Subscriber]] = {}
+            for sub in self._state.subscribers:
+                if topic_matches(sub.pattern, topic):
+                    if sub.group is None:
+                        plain.append(sub)
+                    else:
+                        groups.setdefault(f"{sub.pattern}|{sub.group}", []).append(sub)
+            route = _Route(tuple(plain),
+                           tuple((key, tuple(members)) for key, members in groups.items()))
+            if len(self._state.routes) >= _ROUTES_KEPT:
+                self._state.routes.clear()
+            self._state.routes[topic] = route
+        return route
 
     def _served(self, topic: str) -> bool:
         """Whether anyone subscribes to ``topic`` (without taking a group member's turn)."""
-        return any(topic_matches(sub.pattern, topic) for sub in self._state.subscribers)
+        route = self._route(topic)
+        return bool(route.plain or route.groups)
 
-    def _targets(self, topic: str) -> list[_Subscriber]:
-        targets: list[_Subscriber] = []
-        groups: dict[str, list[_Subscriber]] = {}
-        for sub in self._state.subscribers:
-            if topic_matches(sub.pattern, topic):
-                if sub.group is None:
-                    targets.append(sub)
-                else:
-                    groups.setdefault(f"{sub.pattern}|{sub.group}", []).append(sub)
-        for key, members in groups.items():
+    def _targets(self, topic: str) -> list[_Subscriber] | tuple[_Subscriber, ...]:
+        route = self._route(topic)
+        if not route.groups:
+            return route.plain
+        targets = list(route.plain)
+        for key, members in route.groups:
             turn = self._state.turns.setdefault(key, itertools.count())
             targets.append(members[next(turn) % len(members)])
         return targets
@@ -106,27 +152,40 @@ class MemoryBus:
         send, receive = anyio.create_memory_object_stream[Envelope](self._buffer)
         sub = _Subscriber(pattern, group, send, receive)
         self._state.subscribers.append(sub)
+        self._state.routes.clear()
         try:
             with send, receive:
                 yield _MemorySubscription(receive)
         finally:
             self._state.subscribers.remove(sub)
+            self._state.routes.clear()
 
     async def request(self, envelope: Envelope, *, timeout: float | None = None) -> Envelope:
         if not self._served(envelope.topic):
             raise NobodyServes(f"nobody serves topic {envelope.topic!r}")
         reply_to = inbox(envelope)
         envelope = envelope.model_copy(update={"reply_to": reply_to})
-        # The inbox lives only until the first reply; later replies are discarded with it.
-        async with self.subscribe(reply_to) as replies:
+        # A one-shot slot, not a subscription: it lives until the first reply (later
+        # ones find no slot and are dropped), and costs no stream pair nor route change.
+        slot = self._state.replies[reply_to] = _ReplySlot()
+        try:
             await self.publish(envelope)
             if timeout is None:  # a cancel scope costs ~15% of a round trip: only when needed
-                return await replies.receive()
-            with anyio.fail_after(timeout):
-                return await replies.receive()
+                await slot.arrived.wait()
+            else:
+                with anyio.fail_after(timeout):
+                    await slot.arrived.wait()
+        finally:
+            self._state.replies.pop(reply_to, None)
+        if slot.reply is None:  # the bus closed under the request
+            raise BusError("the bus closed before the reply arrived")
+        return slot.reply
 
     async def aclose(self) -> None:
         self._state.closed = True
+        for slot in self._state.replies.values():
+            slot.arrived.set()
+        self._state.replies.clear()
         for sub in list(self._state.subscribers):
             await sub.send.aclose()
 

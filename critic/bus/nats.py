@@ -26,6 +26,8 @@ Mapping (topics already are NATS subjects, ``critic.<session>.<...>``):
   goes to JetStream only when a consumer serves it; the core publish carries
   the inbox as its NATS reply subject, so the server's no-responders status
   tells "nobody serves" (as in memory, any matching subscriber counts).
+  A bus subscribes once per session to ``critic.<session>.inbox.*`` and hands
+  each reply to the request waiting for it (no subscribe and flush per request).
 
 Hardening (each point answers a failure seen in use):
 
@@ -88,7 +90,7 @@ from critic.bus.nats_work import (
     WorkSubscription,
     first_problem,
 )
-from critic.bus.topics import inbox, topic_matches
+from critic.bus.topics import Topic, inbox, topic_matches
 from critic.errors import BusError, BusUnavailable, ConfigError, NobodyServes
 from critic.messages import ENVELOPE_ADAPTER, Envelope
 
@@ -96,6 +98,8 @@ log = logging.getLogger(__name__)
 
 #: JetStream stream holding work messages until a consumer acks them.
 STREAM = "CRITIC_WORK"
+#: Sessions whose reply subscription a bus keeps (see ``NatsBus._session_inbox``).
+_INBOXES = 64
 #: Subjects the stream captures (work topics under the prefix).
 WORK_SUBJECTS = ("work.critic.*.review.>", "work.critic.*.score.>")
 #: How many handled envelope ids a bus remembers to skip redeliveries.
@@ -158,6 +162,15 @@ class NatsBus:
         self.reconnects = 0
         self._down_since: float | None = None  # monotonic time the connection was lost
         self._reconnected_at = -math.inf
+        # One wildcard reply subscription per session (``critic.<s>.inbox.*``), not one
+        # subscribe (and flush) per request; replies go to the pending request's callback.
+        self._inboxes: OrderedDict[str, Any] = OrderedDict()
+        self._pending: dict[str, Any] = {}
+        # Work topics a JetStream consumer was seen for: durable consumers outlive their
+        # workers, so a topic once served stays so (a `consumers_info` call per request was
+        # a third of a durable request's time).
+        self._consumed: set[str] = set()
+        self._present_at: dict[str, float] = {}  # topic -> when a live worker last answered
 
     @classmethod
     async def connect(
@@ -295,12 +308,40 @@ class NatsBus:
         return present
 
     async def _has_consumer(self, subject: str) -> bool:
+        if subject in self._consumed:
+            return True
         infos = await self._retry("listing consumers", lambda: self._js.consumers_info(STREAM))
-        return any(
+        found = any(
             i.config.filter_subject
             and topic_matches(i.config.filter_subject, WORK_PREFIX + subject)
             for i in infos
         )
+        if found:
+            self._consumed.add(subject)
+        return found
+
+    async def _session_inbox(self, session: str) -> None:
+        """Subscribe once to every reply inbox of ``session``; replies find their request."""
+        if session in self._inboxes:
+            self._inboxes.move_to_end(session)
+            return
+
+        async def deliver(msg: Any) -> None:
+            pending = self._pending.get(msg.subject)
+            if pending is not None:
+                await pending(msg)
+
+        self._inboxes[session] = await self._nc.subscribe(
+            Topic.of(session, "inbox", "*").subject, cb=deliver)
+        # A coordinator running many sessions keeps the latest ones' subscriptions only.
+        while len(self._inboxes) > _INBOXES:
+            old_session, old = self._inboxes.popitem(last=False)
+            if any(s.startswith(f"critic.{old_session}.inbox.") for s in self._pending):
+                self._inboxes[old_session] = old  # still awaited: keep it
+                self._inboxes.move_to_end(old_session, last=False)
+                break
+            with contextlib.suppress(Exception):
+                await old.unsubscribe()
 
     async def publish(self, envelope: Envelope) -> None:
         await self._publish(envelope, durable=is_work(envelope.topic))
@@ -427,12 +468,12 @@ class NatsBus:
                     await self._nc.publish(msg.reply, b"")
 
         # Raw subscriptions (not subscribe()): the inbox must also see the no-responders status.
-        subs = [await self._nc.subscribe(reply_to, cb=deliver),
-                await self._nc.subscribe(LIVE_PREFIX + reply_to, cb=waiting)]
+        # No flush: the server reads this connection in order, so both subscriptions are in
+        # place before the request it sends next (and before any answer to it).
+        self._pending[reply_to] = deliver
+        subs = [await self._nc.subscribe(LIVE_PREFIX + reply_to, cb=waiting)]
         try:
-            if self._nc.is_connected:
-                with contextlib.suppress(Exception):  # a dead link shows in the loop below
-                    await self._nc.flush(timeout=max(1, math.ceil(self.poll)))
+            await self._session_inbox(envelope.session)
             durable = is_work(envelope.topic) and await self._served_durably(envelope.topic)
             reconnects = self.reconnects
             await self._publish(envelope, durable=durable, reply="" if durable else reply_to,
@@ -454,6 +495,7 @@ class NatsBus:
                             f"nobody serves topic {envelope.topic!r} any more "
                             "(every worker that did is gone)")
         finally:
+            self._pending.pop(reply_to, None)
             for sub in subs:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
@@ -462,8 +504,20 @@ class NatsBus:
         return replies[0]
 
     async def _served_durably(self, topic: str) -> bool:
-        """Whether work on ``topic`` goes to JetStream: a live worker serves it."""
+        """Whether work on ``topic`` goes to JetStream: a live worker serves it.
+
+        A worker seen within the last ``poll`` seconds counts without a new ping: a
+        waiting request pings every ``poll`` seconds anyway, so a worker gone since is
+        noticed as fast as before, and back-to-back requests save a round trip each.
+        """
+        seen = self._present_at.get(topic)
+        if seen is not None and time.monotonic() - seen < self.poll:
+            return True
         present = await self._worker_present(topic)
+        if present:
+            self._present_at[topic] = time.monotonic()
+            if len(self._present_at) > _INBOXES * 8:
+                self._present_at.clear()
         if present is None:  # cannot tell now: a consumer is the best evidence there is
             self._check_outage()
             return await self._has_consumer(topic)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -41,21 +42,28 @@ from critic.scoring.summary import summarize
 from critic.workspace.logs import record_copy
 from critic.workspace.project import project_settings
 
+#: Most bar redraws (and updates) per second: a fast scorer finishes thousands of records
+#: a second, and redrawing for each cost more CPU than scoring them.
+BAR_REFRESHES_PER_S = 10
+
 
 class ScoreProgress:
     """A rich progress bar on a terminal; otherwise a plain line every ``every`` seconds."""
 
-    def __init__(self, console: Console, *, every: float = 5.0) -> None:
+    def __init__(self, console: Console, *, every: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console
         self.every = every
         self.total = self.done = self.failed = 0
-        self._start = self._last = time.monotonic()
+        self._clock = clock
+        self._start = self._last = clock()
+        self._drawn = -1.0
         self._bar: Progress | None = None
         self._task: TaskID | None = None
 
     def start(self, total: int, skipped: int) -> None:
         self.total = total - skipped
-        self._start = self._last = time.monotonic()
+        self._start = self._last = self._clock()
         if skipped:
             self.console.print(f"resuming: {skipped} of {total} records already scored")
         if self.console.is_terminal:
@@ -63,13 +71,13 @@ class ScoreProgress:
                 TextColumn("scoring"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]:.1f}/s"), TimeElapsedColumn(), TextColumn("ETA"),
                 TimeRemainingColumn(), TextColumn("failures {task.fields[failed]}"),
-                console=self.console,
+                console=self.console, refresh_per_second=BAR_REFRESHES_PER_S,
             )
             self._task = self._bar.add_task("score", total=self.total, rate=0.0, failed=0)
             self._bar.start()
 
     def _rate(self) -> float:
-        elapsed = time.monotonic() - self._start
+        elapsed = self._clock() - self._start
         return self.done / elapsed if elapsed > 0 else 0.0
 
     def line(self) -> str:
@@ -81,16 +89,21 @@ class ScoreProgress:
 
     def __call__(self, result: ScoreResult, done: int, failed: int) -> None:
         self.done, self.failed = done, failed
+        now = self._clock()
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, completed=done, rate=self._rate(), failed=failed)
+            if now - self._drawn >= 1 / BAR_REFRESHES_PER_S or done >= self.total:
+                self._drawn = now
+                self._bar.update(self._task, completed=done, rate=self._rate(), failed=failed)
             return
-        now = time.monotonic()
         if now - self._last >= self.every:
             self._last = now
             self.console.print(self.line())
 
     def stop(self) -> None:
         if self._bar is not None:
+            if self._task is not None:  # the last counts, which a throttled update skipped
+                self._bar.update(self._task, completed=self.done, rate=self._rate(),
+                                 failed=self.failed)
             self._bar.stop()
 
 

@@ -7,6 +7,7 @@ templates, so it never sees the generator's system prompt or history.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -34,8 +35,16 @@ class CritiqueOutput(BaseModel):
 
 
 def critique_schema(low: float, high: float) -> type[CritiqueOutput]:
-    """The output model of a role with score range [low, high]: critique first, then score."""
-    lo, hi = math.ceil(low), math.floor(high)
+    """The output model of a role with score range [low, high]: critique first, then score.
+
+    One type per range, shared by every critic of every session: its JSON schema is
+    then generated once (``critic.structured.json_schema`` caches it per type).
+    """
+    return _critique_schema(math.ceil(low), math.floor(high))
+
+
+@functools.cache
+def _critique_schema(lo: int, hi: int) -> type[CritiqueOutput]:
     if hi - lo <= 100:
         # An enum is enforced by grammar-constrained decoding; min/max are not.
         allowed: Any = Literal.__getitem__(tuple(range(lo, hi + 1)))

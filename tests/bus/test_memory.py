@@ -7,7 +7,7 @@ import pytest
 
 from critic.bus.memory import MemoryBus
 from critic.bus.topics import topic_matches
-from critic.errors import ConfigError
+from critic.errors import BusError, ConfigError
 from critic.messages import Draft, Envelope
 
 pytestmark = pytest.mark.anyio
@@ -53,3 +53,53 @@ def test_buffer_must_be_positive() -> None:
 )
 def test_topic_matching(pattern: str, topic: str, expected: bool) -> None:
     assert topic_matches(pattern, topic) is expected
+
+
+async def test_routes_follow_subscriptions_made_after_a_topic_was_routed() -> None:
+    # Routes are cached per topic: a later subscriber (and a departed one) must count.
+    bus = MemoryBus()
+    await bus.publish(env(0))  # routed to nobody, and that route remembered
+    async with bus.subscribe("t") as first:
+        await bus.publish(env(1))
+        async with bus.subscribe("*") as second:
+            await bus.publish(env(2))
+            assert (await second.receive()).payload == Draft(round=1, text="2")
+        await bus.publish(env(3))
+        assert [(await first.receive()).payload.text for _ in range(3)] == ["1", "2", "3"]
+    await bus.aclose()
+
+
+async def test_a_reply_reaches_its_request_once_and_a_recorder_of_the_session() -> None:
+    bus = MemoryBus(serialize=True)
+    request = Envelope(session="s", topic="critic.s.ask", sender="x",
+                       payload=Draft(round=1, text="q"))
+
+    async def answer_twice(task_status: anyio.abc.TaskStatus[None]) -> None:
+        async with bus.subscribe("critic.s.ask") as asks:
+            task_status.started()
+            asked = await asks.receive()
+            for text in ("first", "second"):  # the second finds no pending request
+                await bus.publish(asked.reply(Draft(round=1, text=text), sender="y"))
+
+    async with bus.subscribe("critic.s.>") as recorder, anyio.create_task_group() as tg:
+        await tg.start(answer_twice)
+        with anyio.fail_after(5):
+            reply = await bus.request(request)
+        assert reply.payload == Draft(round=1, text="first")
+        seen = [(await recorder.receive()).payload.text for _ in range(3)]
+        assert seen == ["q", "first", "second"]
+    assert bus._state.replies == {}
+    await bus.aclose()
+
+
+async def test_closing_the_bus_ends_a_pending_request() -> None:
+    bus = MemoryBus()
+    request = Envelope(session="s", topic="critic.s.ask", sender="x",
+                       payload=Draft(round=1, text="q"))
+    async with bus.subscribe("critic.s.ask") as asks, anyio.create_task_group() as tg:
+        async def close_when_asked() -> None:
+            await asks.receive()
+            await bus.aclose()
+        tg.start_soon(close_when_asked)
+        with pytest.raises(BusError), anyio.fail_after(5):
+            await bus.request(request)

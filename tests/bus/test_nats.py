@@ -378,3 +378,65 @@ async def until_nobody_answers(server: NatsServer, subject: str) -> None:
             await anyio.sleep(0.05)
     finally:
         await nc.close()
+
+
+async def test_requests_of_a_session_share_one_reply_subscription(server: NatsServer) -> None:
+    async with (
+        open_bus(server.url) as serving,
+        open_bus(server.url) as asking,
+        serving.subscribe("critic.s.echo") as requests,
+        anyio.create_task_group() as tg,
+    ):
+        async def echo() -> None:
+            async for request in requests:
+                await serving.publish(request.reply(request.payload, sender="echo"))
+
+        tg.start_soon(echo)
+        before = len(asking._nc._subs)
+        for i in range(5):
+            e = Envelope(session="s", topic="critic.s.echo", sender="t",
+                         payload=Draft(round=1, text=str(i)))
+            with anyio.fail_after(10):
+                reply = await asking.request(e)
+            assert reply.parent == e.id and reply.payload == Draft(round=1, text=str(i))
+        # One lasting subscription for session s's inboxes; the per-request ones are gone.
+        assert len(asking._nc._subs) == before + 1
+        assert list(asking._inboxes) == ["s"] and asking._pending == {}
+        tg.cancel_scope.cancel()
+
+
+async def test_a_consumer_once_found_is_not_looked_up_again(server: NatsServer) -> None:
+    async with open_bus(server.url) as bus, bus.subscribe("critic.*.review.c", group="g"):
+        calls = 0
+        real = bus._js.consumers_info
+
+        async def counted(*args: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return await real(*args)
+
+        bus._js.consumers_info = counted
+        for _ in range(3):
+            assert await bus._has_consumer("critic.s.review.c")
+        assert calls == 1
+        assert not await bus._has_consumer("critic.s.review.other")
+        assert not await bus._has_consumer("critic.s.review.other")
+        assert calls == 3  # absence is never cached: a worker may come
+
+
+async def test_a_worker_seen_within_poll_is_not_pinged_again(server: NatsServer) -> None:
+    async with open_bus(server.url) as bus, bus.subscribe("critic.*.review.p", group="g"):
+        pings = 0
+        real = bus._worker_present
+
+        async def counted(topic: str) -> bool | None:
+            nonlocal pings
+            pings += 1
+            return await real(topic)
+
+        bus._worker_present = counted  # type: ignore[method-assign]
+        topic = "critic.s.review.p"
+        assert await bus._served_durably(topic) and pings == 1
+        assert await bus._served_durably(topic) and pings == 1  # seen just now
+        bus._present_at[topic] -= bus.poll  # as if `poll` seconds had passed
+        assert await bus._served_durably(topic) and pings == 2

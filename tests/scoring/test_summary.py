@@ -8,6 +8,7 @@ import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -158,3 +159,26 @@ def test_progress_bar_on_a_terminal() -> None:
     text = out.getvalue()
     assert "2/6" in text and "failures 1" in text and "ETA" in text
     assert "scored 2/6" not in text  # the bar, not the plain lines
+
+
+def test_progress_bar_updates_at_most_ten_times_a_second() -> None:
+    now = [0.0]
+    progress = ScoreProgress(Console(file=StringIO(), force_terminal=True, width=120),
+                             clock=lambda: now[0])
+    progress.start(1000, 0)
+    assert progress._bar is not None
+    assert progress._bar.live.refresh_per_second <= 10
+    updates: list[int] = []
+    real_update = progress._bar.update
+
+    def counted(task: Any, **fields: Any) -> None:
+        updates.append(fields["completed"])
+        real_update(task, **fields)
+
+    progress._bar.update = counted  # type: ignore[method-assign]
+    for done in range(1, 1001):  # 1,000 results over one simulated second
+        now[0] = done / 1000
+        progress(RESULTS[0], done, 0)
+    progress.stop()
+    assert len(updates) <= 12  # ~10 in the second, the last result, and stop's final count
+    assert updates[-1] == 1000
