@@ -175,7 +175,7 @@ def test_progress_bar_updates_at_most_ten_times_a_second() -> None:
         updates.append(fields["completed"])
         real_update(task, **fields)
 
-    progress._bar.update = counted  # type: ignore[method-assign]
+    progress._bar.update = counted  # type: ignore[method-assign,assignment]
     for done in range(1, 1001):  # 1,000 results over one simulated second
         now[0] = done / 1000
         progress(RESULTS[0], done, 0)
