@@ -48,6 +48,8 @@ def code_items(path: Path, n: int, *, buggy: set[int]) -> Path:
 
 def _function(messages: Sequence[ChatMessage]) -> tuple[str, int, bool]:
     task = next(m.content for m in messages if m.role == "user")
+    # A fresh revision's message starts with the task, then quotes the draft.
+    task = task.partition("An earlier answer to this task")[0]
     found = re.search(r"(add_(\d+))\(x\)", task)
     assert found is not None
     return found.group(1), int(found.group(2)), task.rstrip().endswith("bug")
@@ -57,7 +59,11 @@ def repairing_generator(messages: Sequence[ChatMessage]) -> str:
     """Buggy first drafts (for tasks marked ``bug``) fixed only when the feedback names
     the failing example."""
     name, k, bug = _function(messages)
-    feedback = messages[-1].content if len(messages) > 2 else ""
+    revising = len(messages) > 2 or "What the reviewers found:" in messages[-1].content
+    feedback = messages[-1].content if revising else ""
+    # A fresh revision quotes the task (its examples too) before the feedback: only what
+    # the reviewers found counts as being told which example fails.
+    feedback = feedback.rpartition("What the reviewers found:")[2]
     fixed = f"failing: {name}(1)" in feedback or f"{name}(1) ==" in feedback
     body = "x - 1" if bug and not fixed else f"x + {k}"
     return f"```python\ndef {name}(x):\n    return {body}\n```"
