@@ -10,7 +10,6 @@ resumed run records each unit exactly once.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal, cast
 
@@ -90,19 +89,8 @@ def read_records(path: Path) -> list[EvalRecord]:
 class ExperimentResults(ResultFile):
     """:class:`ResultFile` (lock, resume, exactly once) holding :class:`EvalRecord` lines."""
 
-    def _recover(self, fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        data = b"".join(chunks)
-        keep = data.rfind(b"\n") + 1
-        # Parse before truncating: a file that is not ours must stay untouched.
-        self.done = {r.id for r in _records(data[:keep], self.path)}
-        if keep < len(data):
-            self.torn_bytes = len(data) - keep
-            os.ftruncate(fd, keep)
-            os.fsync(fd)
+    def _ids(self, data: bytes) -> set[str]:
+        return {r.id for r in _records(data, self.path)}
 
     def add(self, record: EvalRecord) -> None:
         """Append one record (one write call; see :meth:`ResultFile.write`)."""

@@ -181,11 +181,15 @@ class ResultFile:
         data = b"".join(chunks)
         keep = data.rfind(b"\n") + 1
         # Parse before truncating: a file that is not ours must stay untouched.
-        self.done = {r.id for r in _results(data[:keep], self.path)}
+        self.done = self._ids(data[:keep])
         if keep < len(data):
             self.torn_bytes = len(data) - keep
             os.ftruncate(fd, keep)
             os.fsync(fd)
+
+    def _ids(self, data: bytes) -> set[str]:
+        """The ids of the whole lines ``data`` holds (a subclass reads its own records)."""
+        return {r.id for r in _results(data, self.path)}
 
     def write(self, result: ScoreResult) -> None:
         # The whole line in one system call (looping only on a short write), with
