@@ -44,6 +44,7 @@ async def test_plain_completion_with_usage_and_latency(llama_server: LlamaServer
     assert completion.latency > 0 and completion.finish_reason in ("stop", "length")
 
 
+@pytest.mark.timeout(300)  # three agents through one server that serves a request at a time
 def test_critic_run_against_the_server_gives_structured_critiques(
     llama_server: LlamaServer, tmp_path: Path
 ) -> None:
@@ -76,6 +77,7 @@ def _role_on(model: str, roles_dir: Path) -> None:
     )
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("generator_on", ["local", "http"])
 def test_local_and_http_models_are_interchangeable_per_agent(
     llama_server: LlamaServer, model_path: Path, tmp_path: Path, generator_on: str
