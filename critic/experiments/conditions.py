@@ -91,11 +91,18 @@ class Condition(BaseModel):
         return self
 
     def judge_rules(self) -> ThresholdJudge:
-        """The stop rules of a session under this condition."""
+        """The stop rules of a session under this condition.
+
+        A condition with no critic is a resampling control: it revises without
+        critiques by design, so its rules revise unscored rounds (a critic-less
+        session would otherwise stop at once with ``no_scores``); ``rules`` can say
+        otherwise.
+        """
         try:
             return ThresholdJudge.model_validate({
                 "accept_at": self.accept_at, "discard_below": self.discard_below,
-                "patience": self.patience, "max_rounds": self.rounds, **self.rules})
+                "patience": self.patience, "max_rounds": self.rounds,
+                "revise_unscored": not self.roles, **self.rules})
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])

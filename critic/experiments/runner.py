@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+from pydantic import ValidationError
 
 from critic.backends.base import GenerationParams
 from critic.backends.pool import ModelPool
-from critic.critics.generator import LLMGenerator
+from critic.critics.generator import LLMGenerator, RevisionPolicy
 from critic.debate.answers import extractor
 from critic.debate.debate import Debate
 from critic.debate.debaters import LLMDebater
@@ -125,14 +126,17 @@ class ExperimentRun:
     async def _session(self, unit: Unit) -> EvalRecord:
         condition, seed = unit.condition, unit.seed
         model = self.pool.get(condition.model)
+        options: dict[str, object] = dict(condition.generator)
         try:
+            if "revision" in options:  # a TOML table: ``revision = {strategy = "continue"}``
+                options["revision"] = RevisionPolicy.model_validate(options["revision"])
             generator = LLMGenerator(
                 model.backend("generator"),
                 params=GenerationParams(max_tokens=condition.max_tokens,
                                         temperature=condition.temperature, seed=seed),
-                **condition.generator,  # type: ignore[arg-type]
+                **options,  # type: ignore[arg-type]
             )
-        except TypeError as exc:
+        except (TypeError, ValidationError) as exc:
             raise ConfigError(f"conditions.{unit.name}.generator: {exc}") from exc
         roles = [self.registry.get(r) for r in condition.roles]
         critics: list[Critic] = [self.kinds.build(r, CriticContext(self.pool, seed))

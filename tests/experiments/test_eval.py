@@ -145,6 +145,8 @@ baseline = "blind"
 rounds = 4
 feedback = "none"
 select = "last"
+# The scripted chain reads its earlier answers from one growing conversation.
+generator = { revision = { strategy = "continue" } }
 """))
     summary = await run_experiment(experiment, tmp_path / "out", base=tmp_path,
                                    pool=ScriptedPool(scripted(drifting_generator(0.1))),
