@@ -41,24 +41,27 @@ def test_bad_experiments_are_one_line_exit_2(tmp_path: Path, text: str, message:
 
 @pytest.mark.slow
 @pytest.mark.model
-@pytest.mark.timeout(3600)
+@pytest.mark.timeout(1800)
 def test_grounded_repair_on_smollm2_end_to_end(tmp_path: Path, model_path: Path) -> None:
-    """The issue's experiment, ``limit = 10``, on the embedded model: every key is there."""
+    """The issue's experiment on the embedded model, end to end: every key is there.
+
+    ``limit = 3`` keeps the suite short (12 sessions); the ``limit = 10`` run is committed
+    in benchmarks/results/grounded-repair-limit10/."""
     out = tmp_path / "out"
     result = critic("eval", str(ROOT / "benchmarks" / "experiments" / "grounded-repair.toml"),
-                    "-o", str(out), "--limit", "10", "--concurrency", "2", timeout=3500)
+                    "-o", str(out), "--limit", "3", "--concurrency", "2", timeout=1700)
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "summary.json").read_text())
     ExperimentSummary.model_validate(summary)
     assert set(summary["conditions"]) == {"single", "blind", "tests-only", "grounded"}
     for c in summary["conditions"].values():
-        assert c["n"] == 10 and {"pass_rate", "ci", "tokens", "seconds"} <= set(c)
+        assert c["n"] == 3 and {"pass_rate", "ci", "tokens", "seconds"} <= set(c)
         assert c["tokens"] > 0
     assert {c["condition"] for c in summary["comparisons"]} == {"blind", "tests-only", "grounded"}
     for c in summary["comparisons"]:
         assert {"diff", "ci", "p_value", "fixed", "broken"} <= set(c)
     lines = (out / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 40
+    assert len(lines) == 12
     records = [json.loads(line) for line in lines]
     assert all(r["rounds"] for r in records)
     assert all(len(r["rounds"]) == 1 for r in records if r["condition"] == "single")
