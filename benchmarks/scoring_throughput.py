@@ -32,7 +32,7 @@ from critic.messages import Critique, ReviewRequest
 from critic.protocols import Recorder
 from critic.roles.kinds import default_kinds
 from critic.roles.registry import RoleRegistry
-from critic.roles.spec import Role
+from critic.roles.spec import RoleCritic
 from critic.scoring.job import ScoreConfig, score_file
 from critic.scoring.results import read_results
 
@@ -45,22 +45,8 @@ scale = [0, 1]
 
 
 @dataclass
-class ContainsTargetCritic:
+class ContainsTargetCritic(RoleCritic):
     """Model-free: 1.0 when the task's reference occurs in the draft."""
-
-    role: Role
-
-    @property
-    def name(self) -> str:
-        return self.role.name
-
-    @property
-    def weight(self) -> float:
-        return self.role.spec.weight
-
-    @property
-    def timeout(self) -> float:
-        return self.role.spec.timeout
 
     async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
         target = request.task.reference or ""
