@@ -26,6 +26,7 @@ from critic.cli.options import (
     model_options,
 )
 from critic.cli.score import ScoreProgress
+from critic.workspace.project import judge_settings
 
 
 def _num(value: float | None) -> str:
@@ -63,7 +64,9 @@ def calibrate_command(
     role: Annotated[list[str], typer.Option("--role", "-r", help="Critic role (repeatable).")],
     judge: Annotated[str, typer.Option(
         help="'threshold' (accept at --accept-at) or a judge role.")] = "threshold",
-    accept_at: Annotated[float, typer.Option(help="Aggregate score the judge accepts.")] = 0.8,
+    accept_at: Annotated[float | None, typer.Option(
+        help="Aggregate score the judge accepts. Default: $CRITIC_ACCEPT_AT, [judge], 0.8.")
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="Items scored at once.")] = 4,
     resume: Annotated[bool, typer.Option(help="Finish an interrupted run.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing report.")] = False,
@@ -80,15 +83,15 @@ def calibrate_command(
     model: ModelSpec = None,
     seed: Seed = 0,
     roles_dir: RolesDirs = None,
-    max_connections: MaxConnections = 4,
-    max_attempts: MaxAttempts = 5,
+    max_connections: MaxConnections = None,
+    max_attempts: MaxAttempts = None,
     cache: CacheFile = None,
     offline: Offline = False,
     bus: BusUrl = None,
 ) -> None:
     """Measure critic roles and the judge against labels: AUROC, accuracy, kappa, with CIs."""
     config = CalibrateConfig.parse(
-        data=data, output=output, roles=tuple(role), judge=judge, accept_at=accept_at,
+        data=data, output=output, roles=tuple(role), judge=judge, **judge_settings(accept_at=accept_at),
         concurrency=concurrency, resume=resume, overwrite=overwrite, limit=limit,
         per_problem=per_problem, label_threshold=label_threshold, resamples=resamples,
         probes=probes,

@@ -58,8 +58,8 @@ def debate(
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print only the DebateOutcome as one JSON object.")] = False,
     bus: BusUrl = None,
-    max_connections: MaxConnections = 4,
-    max_attempts: MaxAttempts = 5,
+    max_connections: MaxConnections = None,
+    max_attempts: MaxAttempts = None,
     cache: CacheFile = None,
     offline: Offline = False,
     forbid_self_judging: Annotated[bool, typer.Option(

@@ -108,8 +108,8 @@ def eval_command(
     limit: Annotated[int | None, typer.Option(help="Only the first N items.")] = None,
     model: ModelSpec = None,
     roles_dir: RolesDirs = None,
-    max_connections: MaxConnections = 4,
-    max_attempts: MaxAttempts = 5,
+    max_connections: MaxConnections = None,
+    max_attempts: MaxAttempts = None,
     cache: CacheFile = None,
     offline: Offline = False,
 ) -> None:

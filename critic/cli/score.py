@@ -40,7 +40,7 @@ from critic.scoring.job import ScoreConfig, score_file
 from critic.scoring.results import ScoreResult, read_results
 from critic.scoring.summary import summarize
 from critic.workspace.logs import record_copy
-from critic.workspace.project import project_settings
+from critic.workspace.project import judge_settings, project_settings
 
 #: Most bar redraws (and updates) per second: a fast scorer finishes thousands of records
 #: a second, and redrawing for each cost more CPU than scoring them.
@@ -115,7 +115,8 @@ def score(
     role: Annotated[list[str], typer.Option("--role", "-r", help="Critic role (repeatable).")],
     judge: Annotated[str, typer.Option(
         help="'threshold' (accept at --accept-at, one round) or a judge role.")] = "threshold",
-    accept_at: Annotated[float, typer.Option(help="Aggregate score that accepts.")] = 0.8,
+    accept_at: Annotated[float | None, typer.Option(
+        help="Aggregate score that accepts. Default: $CRITIC_ACCEPT_AT, [judge], 0.8.")] = None,
     concurrency: Annotated[int, typer.Option(help="Records scored at once.")] = 4,
     resume: Annotated[bool, typer.Option(help="Skip ids already in the output.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
@@ -132,8 +133,8 @@ def score(
         help="Pass mark for the summary's kappa between roles.")] = 0.5,
     json_out: Annotated[bool, typer.Option(
         "--json", help="With --summary: print it as JSON.")] = False,
-    max_connections: MaxConnections = 4,
-    max_attempts: MaxAttempts = 5,
+    max_connections: MaxConnections = None,
+    max_attempts: MaxAttempts = None,
     cache: CacheFile = None,
     offline: Offline = False,
     bus: BusUrl = None,
@@ -144,7 +145,7 @@ def score(
     project = project_settings(model=model, roles_dirs=tuple(roles_dir or ()),
                                log_dir=log_dir, bus=bus)
     config = ScoreConfig.parse(
-        input=input, output=output, roles=tuple(role), judge=judge, accept_at=accept_at,
+        input=input, output=output, roles=tuple(role), judge=judge, **judge_settings(accept_at=accept_at),
         concurrency=concurrency, resume=resume, overwrite=overwrite, limit=limit, model=project.model,
         seed=seed, roles_dirs=project.roles_dirs, skip_invalid=skip_invalid, errors=errors,
         bus=project.bus,
