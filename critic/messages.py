@@ -315,7 +315,7 @@ class DebateOutcome(Message):
     answer: str | None
     text: str | None = None
     reason: str
-    stop: Literal["converged", "max_rounds", "no_debaters"]
+    stop: Literal["converged", "max_rounds", "no_debaters", "budget"]
     rounds_used: int
     convergence_round: int | None
     answers: tuple[dict[str, str | None], ...]

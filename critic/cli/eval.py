@@ -106,6 +106,12 @@ def eval_command(
         help="Also run each condition without each of its critics (leave-one-out).")] = False,
     concurrency: Annotated[int, typer.Option(help="Units run at once.")] = 1,
     limit: Annotated[int | None, typer.Option(help="Only the first N items.")] = None,
+    max_total_tokens: Annotated[int | None, typer.Option(
+        min=1, help="Token budget of every session of every condition (a condition's own "
+        "budget, if lower, stays): stop=budget.")] = None,
+    max_seconds: Annotated[float | None, typer.Option(
+        min=0.001, help="Time budget in seconds of every session of every condition (a "
+        "condition's own, if lower, stays).")] = None,
     model: ModelSpec = None,
     roles_dir: RolesDirs = None,
     max_connections: MaxConnections = None,
@@ -122,7 +128,7 @@ def eval_command(
         raise ConfigError("--concurrency: must be at least 1")
     if limit is not None and limit < 1:
         raise ConfigError("--limit: must be at least 1")
-    loaded = load_experiment(experiment)
+    loaded = load_experiment(experiment).within(max_total_tokens, max_seconds)
     if model is not None:
         loaded = loaded.model_copy(update={"model": model})
     options = model_options(max_connections, max_attempts, cache, offline)

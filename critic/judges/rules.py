@@ -124,6 +124,14 @@ class ThresholdJudge(BaseModel):
         best_before = max(scores[: -self.patience])
         return max(scores[-self.patience :]) <= best_before
 
+    def _budget_spent(self, request: JudgeRequest) -> str | None:
+        """Why the token or time budget is spent, or None while it is not."""
+        if self.max_tokens is not None and request.tokens_used >= self.max_tokens:
+            return f"token budget spent ({request.tokens_used} >= {self.max_tokens})"
+        if self.max_seconds is not None and request.elapsed >= self.max_seconds:
+            return f"time budget spent ({request.elapsed:.1f} s >= {self.max_seconds:g} s)"
+        return None
+
     async def judge(self, request: JudgeRequest, record: Recorder) -> Verdict:
         critiques = request.critiques
         round = request.draft.round
@@ -153,6 +161,10 @@ class ThresholdJudge(BaseModel):
                     decision="discard", stop="no_scores", **common,
                     reason=f"{unscored}, and the last round ({self.max_rounds}) is done",
                 )
+            spent = self._budget_spent(request)
+            if spent is not None:  # blind revisions spend the budget like any other
+                return Verdict(decision="discard", stop="budget", **common,
+                               reason=f"{unscored}; {spent}")
             return Verdict(
                 decision="revise", **{**common, "feedback": NO_FEEDBACK},
                 reason=f"{unscored}; cannot accept, revising without feedback "
@@ -180,17 +192,9 @@ class ThresholdJudge(BaseModel):
                 reason=f"{basis} is below accept_at {self.accept_at:.2f} "
                 f"after the last round ({self.max_rounds})",
             )
-        if self.max_tokens is not None and request.tokens_used >= self.max_tokens:
-            return Verdict(
-                decision="discard", stop="budget", **common,
-                reason=f"{basis}; token budget spent ({request.tokens_used} >= {self.max_tokens})",
-            )
-        if self.max_seconds is not None and request.elapsed >= self.max_seconds:
-            return Verdict(
-                decision="discard", stop="budget", **common,
-                reason=f"{basis}; time budget spent ({request.elapsed:.1f} s >= "
-                f"{self.max_seconds:g} s)",
-            )
+        spent = self._budget_spent(request)
+        if spent is not None:
+            return Verdict(decision="discard", stop="budget", **common, reason=f"{basis}; {spent}")
         return Verdict(
             decision="revise", **common, reason=f"{basis} is below accept_at {self.accept_at:.2f}"
         )
