@@ -256,3 +256,22 @@ def test_judge_rules_from_env_and_file_steer_a_real_run(
     assert any(line.startswith(f"models.crit = {crit.url}#crit-model; key from $CRIT_KEY; "
                                "headers X-Provider, X-Team") for line in shown.stdout.splitlines())
     assert "crit-secret" not in shown.stdout
+
+
+def test_debaters_and_an_eval_condition_use_named_models(
+    servers: tuple[StubServer, StubServer], tmp_path: Path
+) -> None:
+    gen, crit = servers
+    project = write_project(tmp_path, gen.url, crit.url)
+    debated = critic("debate", "What is 2 + 2?", "--debaters", "2", "--rounds", "1", "--json",
+                     "--no-log", cwd=project, env=KEYS)  # the default model: "gen" in the file
+    assert debated.returncode == 0, debated.stderr
+    assert [r["model"] for r in gen.requests()] == ["gen-model", "gen-model"]
+    (project / "items.jsonl").write_text('{"id": "a", "input": "What is 1 + 1?", "target": "2"}\n')
+    (project / "e.toml").write_text('name = "n"\ndataset = "items.jsonl"\nbaseline = "c"\n'
+                                    '[conditions.c]\nmodel = "crit"\n')
+    evaluated = critic("eval", "e.toml", "-o", "out", "--no-log", cwd=project, env=KEYS)
+    assert evaluated.returncode == 0, evaluated.stderr
+    (sent,) = crit.requests()
+    assert sent["model"] == "crit-model"
+    assert sent["headers"]["authorization"] == "Bearer crit-secret"
