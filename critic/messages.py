@@ -136,6 +136,8 @@ class Critique(Message):
     usage: Usage = Usage()
     latency: float = 0.0
     """Seconds spent in model calls for this critique."""
+    rejected: bool = False
+    """A veto (a person typed reject): the judge discards the draft, whatever the scores."""
 
     @property
     def scored(self) -> bool:
@@ -196,7 +198,7 @@ class Outcome(Message):
     ``draft`` is the accepted draft, or on discard the best-scored draft seen
     (None only if no draft was ever produced); ``stop`` names the rule that
     ended the session: accepted, threshold, plateau, max_rounds, budget,
-    no_scores or error.
+    no_scores, rejected (a critic's veto) or error.
     """
 
     kind: Literal["outcome"] = "outcome"
