@@ -17,6 +17,7 @@ from rich.text import Text
 
 from critic.cli.calls import call_panel
 from critic.cli.live import LiveView
+from critic.grounding.human import TerminalFloor
 from critic.messages import DebateOutcome, DebateRound, DebateVerdict, Envelope, ModelCall, Task
 
 _COLOURS = {"accept": "green", "discard": "red"}
@@ -56,8 +57,9 @@ class DebateView(LiveView):
     """
 
     def __init__(self, console: Console | None = None, *, show_calls: bool = False,
-                 live: bool | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(console, live=live, clock=clock)
+                 live: bool | None = None, clock: Callable[[], float] = time.monotonic,
+                 floor: TerminalFloor | None = None) -> None:
+        super().__init__(console, live=live, clock=clock, floor=floor)
         self.show_calls = show_calls
 
     def __call__(self, envelope: Envelope) -> None:

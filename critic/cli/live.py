@@ -30,7 +30,7 @@ from rich.live import Live
 from rich.text import Text
 
 from critic.backends.meter import watching
-from critic.grounding.human import terminal_floor
+from critic.grounding.human import TerminalFloor, terminal_floor
 from critic.messages import (
     DebateJudgeRequest,
     DebateRequest,
@@ -153,12 +153,15 @@ class LiveView:
 
     Use it as a context manager around the run (``with view: ...``); outside
     one (``critic replay``) it only prints. ``live`` None: a live display
-    exactly when the console is a terminal.
+    exactly when the console is a terminal. ``floor``: the terminal it yields
+    to a person's prompt (default: the process's).
     """
 
     def __init__(self, console: Console | None = None, *, live: bool | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 floor: TerminalFloor | None = None) -> None:
         self.console = console or Console(highlight=False)
+        self.floor = floor or terminal_floor()
         self.board = Board(clock)
         self._live_wanted = self.console.is_terminal if live is None else live
         self._live: Live | None = None
@@ -174,7 +177,7 @@ class LiveView:
 
     def __enter__(self) -> LiveView:
         self._stack.enter_context(watching(self.board))
-        self._stack.enter_context(terminal_floor().yielding(self.pause, self.resume))
+        self._stack.enter_context(self.floor.yielding(self.pause, self.resume))
         if self._live_wanted:
             self._live = Live(console=self.console, get_renderable=self._render,
                               refresh_per_second=REFRESHES_PER_S, transient=True,
