@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 
 Decision = Literal["accept", "revise", "discard"]
 CritiqueStatus = Literal["ok", "error", "timeout"]
@@ -113,6 +113,9 @@ class ReviewRequest(Message):
     session: str | None = None
     """The session asking: a critic with session memory keeps one conversation per
     session. None (as in ``critic score``): a standalone review in a clean state."""
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    """What the scored record says about the output (``critic score``'s ``metadata``:
+    its model, its source...); empty in sessions. Role templates see it as ``metadata``."""
 
 
 class Critique(Message):
