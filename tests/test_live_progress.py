@@ -23,7 +23,8 @@ from rich.console import Console
 
 from critic import LLMCritic, LLMGenerator, MemoryBus, RoleRegistry, Session, Task, ThresholdJudge
 from critic.backends.base import Completion, GenerationParams, JsonSchema
-from critic.backends.meter import call_report
+from critic.backends.llama_cpp import LlamaCppModel
+from critic.backends.meter import call_report, serving, watching
 from critic.cli.debate_views import DebateView
 from critic.cli.live import Board
 from critic.cli.views import SessionView
@@ -231,3 +232,39 @@ def test_run_piped_prints_no_status_lines() -> None:
     )
     assert "\x1b" not in result.stdout and "drafting" not in result.stdout
     assert "generator failed" in result.stdout, result.stdout + result.stderr
+
+
+class Reports:
+    """A token watch that keeps every report (called from llama.cpp's worker thread)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int | None]] = []
+
+    def progress(self, request: str, tokens: int | None) -> None:
+        self.seen.append((request, tokens))
+
+
+@pytest.mark.model
+@pytest.mark.anyio
+async def test_llama_cpp_reports_tokens_as_it_generates(
+    anyio_backend: str, local_model: LlamaCppModel
+) -> None:
+    """Waiting, then the prompt, then one report per generated token, for the request served."""
+    reports = Reports()
+    backend = local_model.backend("generator")
+    messages = [ChatMessage(role="user", content="Count from one to ten in words.")]
+    with watching(reports), serving("request-1"):
+        completion = await backend.complete(messages, GenerationParams(max_tokens=24, seed=0))
+    counts = [tokens for request, tokens in reports.seen]
+    assert {request for request, _ in reports.seen} == {"request-1"}
+    assert counts[:2] == [None, 0]
+    generated = counts[2:]
+    # Each generated token is fed back through eval, and counted as it is; a call cut at
+    # max_tokens does not feed back its last one (one stopped by end-of-text does).
+    assert generated == list(range(1, len(generated) + 1))
+    unfed = 1 if completion.finish_reason == "length" else 0
+    assert len(generated) == completion.usage.completion_tokens - unfed > 0
+    # Unwatched calls report nothing, and cost nothing but a lookup.
+    again = Reports()
+    await backend.complete(messages, GenerationParams(max_tokens=8, seed=0))
+    assert again.seen == [] and len(reports.seen) == len(counts)
