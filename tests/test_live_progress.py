@@ -30,7 +30,16 @@ from critic.cli.live import Board
 from critic.cli.views import SessionView
 from critic.debate.debate import Debate
 from critic.debate.debaters import LLMDebater
-from critic.messages import ChatMessage, Envelope, ModelCall, Usage
+from critic.messages import (
+    ChatMessage,
+    Critique,
+    Draft,
+    DraftRequest,
+    Envelope,
+    ModelCall,
+    ReviewRequest,
+    Usage,
+)
 from tests.grounding.test_human import _read_until, critic_cmd
 
 ROLES = RoleRegistry()
@@ -142,8 +151,6 @@ def test_board_lines_follow_requests_calls_and_replies() -> None:
     """States from envelopes and reports: waiting, reading, tokens and tokens/s, gone on reply."""
     clock = FakeClock()
     board = Board(clock)
-    from critic.messages import Critique, Draft, ReviewRequest
-
     request = Envelope(session="s", topic="s.review.correctness", sender="session",
                        payload=ReviewRequest(task=Task(prompt="t"), role="correctness",
                                              draft=Draft(round=2, text="d")))
@@ -173,10 +180,8 @@ def test_no_live_display_when_the_output_is_not_a_terminal() -> None:
     out = io.StringIO()
     view = SessionView(Console(file=out, width=100, highlight=False))
     with view:
-        assert view.board is not None
         request = Envelope(session="s", topic="s.generate", sender="session",
-                           payload=__import__("critic").messages.DraftRequest(
-                               task=Task(prompt="t"), round=1))
+                           payload=DraftRequest(task=Task(prompt="t"), round=1))
         view(request)
         view(Envelope(session="s", topic="s.task", sender="session", payload=Task(prompt="t")))
     assert "\x1b" not in out.getvalue()
