@@ -83,7 +83,11 @@ def _activity(payload: Payload) -> tuple[str, str] | None:
 
 
 class Board:
-    """Who is at work on what, right now; safe to update from backend threads."""
+    """Who is at work on what, right now; safe to update from backend threads.
+
+    Tokens per second are the step's tokens over the model's time on its calls, prompt
+    reading included (as a call's recorded latency counts it).
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
