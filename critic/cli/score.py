@@ -147,8 +147,8 @@ def score(
 ) -> None:
     """Score existing outputs; results are appended in completion order as each finishes.
 
-    ``critic score - -o -`` works in a pipe: records from stdin, results to stdout,
-    progress and messages to stderr.
+    In a pipe, "critic score - -o -" reads the records from stdin and writes the results
+    to stdout; progress and messages go to stderr.
     """
     project = project_settings(model=model, roles_dirs=tuple(roles_dir or ()),
                                log_dir=log_dir, bus=bus)
