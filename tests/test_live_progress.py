@@ -204,13 +204,17 @@ async def test_debate_shows_each_debater_answering(anyio_backend: str) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.timeout(300)  # a real SmolLM2 session on 2 shared cores
 def test_run_on_smollm2_shows_the_generator_status_before_its_draft(tmp_path: Path) -> None:
-    """``critic run`` on a terminal: the generator's status line comes before its first draft."""
+    """``critic run`` on a terminal: the generator's status line comes before its first draft.
+
+    The critic is ``doctests`` (no examples in the task: unscored at once), so the model
+    time is the generator's alone."""
     pid, fd = pty.fork()
     if pid == 0:
         os.environ["COLUMNS"] = "120"
         os.execv(sys.executable, critic_cmd(
-            "run", "Write a Python function that adds two numbers.", "--role", "clarity",
+            "run", "Write a Python function that adds two numbers.", "--role", "doctests",
             "--max-rounds", "1", "--max-tokens", "32", "--no-log",
         ))
     output = bytearray()

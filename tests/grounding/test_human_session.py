@@ -129,14 +129,18 @@ async def test_a_veto_stands_before_an_llm_judge(anyio_backend: str) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.timeout(300)  # a real SmolLM2 session on 2 shared cores
 def test_cli_reject_through_a_pty(tmp_path: Path) -> None:
-    """A real session on SmolLM2 where the person types r: discarded, and said so."""
+    """A real session on SmolLM2 where the person types r: discarded, and said so.
+
+    ``doctests`` answers (unscored: no examples) while the person is being asked; its
+    result must wait until they are done."""
     transcript = tmp_path / "human.jsonl"
     pid, fd = pty.fork()
     if pid == 0:
         os.execv(sys.executable, critic_cmd(
             "run", "Write a Python function that adds two numbers.", "--role", "human",
-            "--role", "clarity", "--max-rounds", "2", "--max-tokens", "48",
+            "--role", "doctests", "--max-rounds", "2", "--max-tokens", "48",
             "--transcript", str(transcript),
         ))
     output = bytearray()
@@ -154,7 +158,7 @@ def test_cli_reject_through_a_pty(tmp_path: Path) -> None:
     assert "stop: rejected" in re.sub(r"\s+", " ", text)
     asked = text.index("human: review draft")
     answered = text.index(FEEDBACK)
-    assert "clarity" not in text[asked:answered]
+    assert "doctests" not in text[asked:answered]
     outcomes = [p for p in read_transcript(transcript).payloads("outcome")
                 if isinstance(p, Outcome)]
     assert outcomes[0].stop == "rejected" and outcomes[0].rounds == 1
