@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from critic.backends.base import Completion, GenerationParams, JsonSchema
+from critic.backends.meter import Report, call_report
 from critic.errors import ConfigError, ModelError
 from critic.messages import ChatMessage, Usage
 
@@ -165,9 +166,12 @@ class LlamaCppBackend:
                 f"{self.model.n_ctx}-token context (limit {limit} characters)"
             )
         cancelled = threading.Event()
+        report = call_report()
+        if report is not None:
+            report(None)  # until the lock and a CPU slot are ours
         try:
             return await anyio.to_thread.run_sync(
-                self._complete_blocking, messages, params, schema, cancelled,
+                self._complete_blocking, messages, params, schema, cancelled, report,
                 abandon_on_cancel=True,
             )
         finally:
@@ -181,6 +185,7 @@ class LlamaCppBackend:
         params: GenerationParams,
         schema: JsonSchema | None,
         cancelled: threading.Event,
+        report: Report | None = None,
     ) -> Completion:
         budget = self.model.budget
         threads = self.model.n_threads
@@ -191,6 +196,10 @@ class LlamaCppBackend:
             try:
                 llama = self._load()
                 llama.cancel = cancelled  # type: ignore[attr-defined]
+                llama.report = report  # type: ignore[attr-defined]
+                llama.evals = 0  # type: ignore[attr-defined]
+                if report is not None:
+                    report(0)
                 if params.fresh_context:
                     # n_tokens = 0: no prefix matches, and the next eval clears the KV cache.
                     llama.reset()  # type: ignore[no-untyped-call]
@@ -245,14 +254,22 @@ def _cancellable_llama_class() -> type[Llama]:
 
         ``eval`` runs once per generated token in Python, so raising there
         ends a call cleanly (a logits processor cannot: it runs inside a
-        ctypes callback, which swallows exceptions).
+        ctypes callback, which swallows exceptions). It is also where the
+        tokens generated so far are counted for ``report`` (a live view): the
+        first ``eval`` of a call reads the prompt, each later one feeds back
+        the token just generated.
         """
 
         cancel: threading.Event | None = None
+        report: Report | None = None
+        evals = 0
 
         def eval(self, tokens: Sequence[int]) -> None:
             if self.cancel is not None and self.cancel.is_set():
                 raise _Abandoned
+            if self.report is not None and self.evals:
+                self.report(self.evals)
+            self.evals += 1
             super().eval(tokens)
 
     return CancellableLlama

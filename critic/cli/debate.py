@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -84,8 +85,9 @@ def debate(
     )
     with run_log(project.log_dir, "debate", transcript, record=not no_log) as path:
         view = None if json_out else DebateView(Console(highlight=False))
-        outcome = anyio.run(lambda: run_debate(
-            config, transcript=path, overwrite=overwrite, observer=view
-        ))
+        with view or nullcontext():  # the live status lines, on a terminal
+            outcome = anyio.run(lambda: run_debate(
+                config, transcript=path, overwrite=overwrite, observer=view
+            ))
     if json_out:
         sys.stdout.write(outcome.model_dump_json() + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -106,9 +107,10 @@ def run(
     )
     with run_log(project.log_dir, "run", transcript, record=not no_log) as path:
         view = None if json_out else SessionView(Console(highlight=False))
-        outcome = anyio.run(lambda: run_critique(
-            config, transcript=path, overwrite=overwrite, observer=view
-        ), backend="asyncio")
+        with view or nullcontext():  # the live status lines, on a terminal
+            outcome = anyio.run(lambda: run_critique(
+                config, transcript=path, overwrite=overwrite, observer=view
+            ), backend="asyncio")
     if json_out:
         sys.stdout.write(outcome.model_dump_json() + "\n")
     if offline and outcome.stop == "error":  # e.g. the generator's call was not cached

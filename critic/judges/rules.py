@@ -3,6 +3,8 @@
 :class:`ThresholdJudge` (the default) aggregates the scored critiques into a
 weighted mean and applies its stop rules in this order:
 
+0. a critique rejects the draft (a veto, e.g. a person typed reject): discard
+   with ``stop="rejected"``;
 1. no critique could be scored (the task has no tests, or every critic failed):
    discard at once with ``stop="no_scores"``; with ``revise_unscored=True``,
    revise without feedback instead (discarding at max rounds);
@@ -148,6 +150,11 @@ class ThresholdJudge(BaseModel):
             ),
         }
         last = round >= self.max_rounds
+        vetoes = [c for c in critiques if c.rejected]
+        if vetoes:  # a veto is not a low score: no rule and no other critic outweighs it
+            said = "; ".join(f"{c.role}: {'; '.join(c.problems) or 'rejected'}" for c in vetoes)
+            return Verdict(decision="discard", stop="rejected", **common,
+                           reason=f"rejected by {', '.join(c.role for c in vetoes)} ({said})")
         if score is None:
             unscored = f"none of {len(critiques)} critiques could be scored"
             if not self.revise_unscored:
