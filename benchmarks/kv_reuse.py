@@ -36,6 +36,7 @@ from _sessions import FixedRoundsJudge, roles
 
 from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.backends.llama_cpp import LlamaCppBackend, LlamaCppModel, default_model_path
+from critic.backends.meter import Report
 from critic.bus.memory import MemoryBus
 from critic.critics.critic import LLMCritic
 from critic.critics.generator import LLMGenerator, RevisionPolicy
@@ -92,9 +93,10 @@ class CountingBackend(LlamaCppBackend):
         return llama
 
     def _complete_blocking(self, messages: Sequence[ChatMessage], params: GenerationParams,
-                           schema: JsonSchema | None, cancelled: Any) -> Completion:
+                           schema: JsonSchema | None, cancelled: Any,
+                           report: Report | None = None) -> Completion:
         first_eval = len(self._evals)
-        completion = super()._complete_blocking(messages, params, schema, cancelled)
+        completion = super()._complete_blocking(messages, params, schema, cancelled, report)
         llama = self._llama
         assert llama is not None
         prompt = llama.input_ids[: completion.usage.prompt_tokens].tolist()

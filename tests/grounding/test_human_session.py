@@ -53,7 +53,7 @@ class GatedInput(io.StringIO):
         super().__init__(answers)
         self.ready = ready
 
-    def readline(self, size: int | None = -1) -> str:
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
         assert self.ready.wait(30.0), "the other critic's critique never arrived"
         return super().readline(-1 if size is None else size)
 

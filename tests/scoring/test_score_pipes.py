@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -66,7 +66,7 @@ RECORDS = [
 ]
 
 
-def jsonl(records: list[dict[str, object]]) -> str:
+def jsonl(records: Sequence[object]) -> str:
     return "".join(json.dumps(r) + "\n" for r in records)
 
 
