@@ -84,14 +84,14 @@ def show(summary: dict[str, Any], console: Console) -> None:
                       else "-")
     console.print(table)
     for key, title in (("comparisons", "against the baseline"),
-                       ("ablations", "each critic's effect (condition minus condition without it)")):
+                       ("ablations", "each member's effect (condition minus condition without it)")):
         rows = summary.get(key) or []
         if not rows:
             continue
-        table = Table("condition", "critic" if key == "ablations" else "baseline", "diff",
+        table = Table("condition", "member" if key == "ablations" else "baseline", "diff",
                       "95% CI", "p (McNemar)", "fixed", "broken", title=title)
         for r in rows:
-            table.add_row(r["condition"], r.get("critic") or r.get("baseline"),
+            table.add_row(r["condition"], r.get("member") or r.get("baseline"),
                           f"{r['diff']:+.3f}" if r["diff"] is not None else "-",
                           _interval(r["ci"]),
                           f"{r['p_value']:.3g}" if r["p_value"] is not None else "-",
@@ -108,7 +108,8 @@ def eval_command(
     resume: Annotated[bool, typer.Option(help="Finish a run: skip units already done.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing results.jsonl.")] = False,
     ablate: Annotated[bool, typer.Option(
-        help="Also run each condition without each of its critics (leave-one-out).")] = False,
+        help="Also run each condition without each of its critics, voters or debaters "
+        "(leave-one-out).")] = False,
     concurrency: Annotated[int, typer.Option(help="Units run at once.")] = 1,
     limit: Annotated[int | None, typer.Option(help="Only the first N items.")] = None,
     max_total_tokens: Annotated[int | None, typer.Option(

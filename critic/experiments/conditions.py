@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -44,8 +44,17 @@ from critic.errors import ConfigError
 from critic.judges.rules import ThresholdJudge
 
 Mode = Literal["session", "vote", "debate"]
+AblatedKind = Literal["critic", "voter", "debater"]
 Feedback = Literal["critics", "none"]
 Select = Literal["judge", "last", "best"]
+
+
+class Ablation(NamedTuple):
+    """A leave-one-out condition: ``condition`` without one ``member`` of a ``kind``."""
+
+    condition: str
+    kind: AblatedKind
+    member: str
 
 
 class Condition(BaseModel):
@@ -79,6 +88,9 @@ class Condition(BaseModel):
     generator: dict[str, JsonValue] = Field(default_factory=dict)
     """Further generator options (e.g. a revision strategy), passed to the generator."""
     debaters: int = Field(default=3, ge=1, le=32)
+    leave_out: tuple[str, ...] = ()
+    """Vote and debate: members (``debater-2``...) left out; the others keep their names and
+    seeds, so a condition without one member differs from the full one by that member alone."""
     extract: str = "number"
 
     @field_validator("roles")
@@ -97,7 +109,25 @@ class Condition(BaseModel):
             self.judge_rules()
         elif self.mode == "vote" and self.rounds != 1:
             raise ValueError("rounds: a vote has one round (N independent answers)")
+        if self.leave_out:
+            if self.mode == "session":
+                raise ValueError("leave_out: only a vote or a debate has members to leave out")
+            names = {f"debater-{i + 1}" for i in range(self.debaters)}
+            for name in self.leave_out:
+                if name not in names:
+                    raise ValueError(f"leave_out: {name!r} is not a member "
+                                     f"(debater-1 ... debater-{self.debaters})")
+            if len(set(self.leave_out)) >= self.debaters:
+                raise ValueError("leave_out: no member would be left")
         return self
+
+    def members(self) -> list[tuple[int, str]]:
+        """Vote and debate: ``(index, name)`` of each member taking part; the index fixes
+        the member's seed whoever else is left out."""
+        if self.mode == "session":
+            return []
+        return [(i, f"debater-{i + 1}") for i in range(self.debaters)
+                if f"debater-{i + 1}" not in self.leave_out]
 
     def judge_rules(self) -> ThresholdJudge:
         """The stop rules of a session under this condition.
@@ -132,6 +162,10 @@ class Condition(BaseModel):
     def without(self, role: str) -> Condition:
         """This condition with one critic role left out (an ablation)."""
         return self.model_copy(update={"roles": tuple(r for r in self.roles if r != role)})
+
+    def without_member(self, name: str) -> Condition:
+        """This vote or debate with one member (``debater-k``) left out (an ablation)."""
+        return self.model_copy(update={"leave_out": (*self.leave_out, name)})
 
 
 class Experiment(BaseModel):
@@ -176,20 +210,27 @@ class Experiment(BaseModel):
         return self.model_copy(update={"conditions": {
             name: c.within(max_total_tokens, max_seconds) for name, c in self.conditions.items()}})
 
-    def ablations(self) -> dict[str, tuple[str, str]]:
-        """For each condition with critics, one leave-one-critic-out condition per critic:
-        ``{name: (condition, critic)}``."""
+    def ablations(self) -> dict[str, Ablation]:
+        """The leave-one-out conditions, by name: for each condition, one per critic role
+        and, in a vote or a debate of two or more, one per member (voter, debater)."""
         found = {}
         for name, condition in self.conditions.items():
-            if condition.mode != "session":
-                continue
             for role in condition.roles:
-                found[f"{name}-without-{role}"] = (name, role)
+                found[f"{name}-without-{role}"] = Ablation(name, "critic", role)
+            members = condition.members()
+            if len(members) > 1:
+                kind: AblatedKind = "voter" if condition.mode == "vote" else "debater"
+                for _, member in members:
+                    found[f"{name}-without-{member}"] = Ablation(name, kind, member)
         return found
 
     def with_ablations(self) -> Experiment:
         """This experiment plus its ablation conditions."""
-        extra = {n: self.conditions[c].without(r) for n, (c, r) in self.ablations().items()}
+        extra = {}
+        for name, ablation in self.ablations().items():
+            full = self.conditions[ablation.condition]
+            extra[name] = (full.without(ablation.member) if ablation.kind == "critic"
+                           else full.without_member(ablation.member))
         return self.model_copy(update={"conditions": {**self.conditions, **extra}})
 
 

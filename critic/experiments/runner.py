@@ -188,10 +188,11 @@ class ExperimentRun:
         temperature = (condition.temperature if "temperature" in condition.model_fields_set
                        else 0.7)  # copies at temperature 0 cannot disagree
         model = self.pool.get(condition.model)
-        debaters = [LLMDebater(f"debater-{i + 1}", model.backend(f"debater-{i + 1}"),
+        # A member keeps its name and seed when another is left out (an ablation).
+        debaters = [LLMDebater(name, model.backend(name),
                                GenerationParams(max_tokens=condition.max_tokens,
                                                 temperature=temperature, seed=seed * 1000 + i))
-                    for i in range(condition.debaters)]
+                    for i, name in condition.members()]
         roles = [self.registry.get(r) for r in condition.roles]
         critics = [self.kinds.build(r, CriticContext(self.pool, seed)) for r in roles]
         answers = extractor(condition.extract)

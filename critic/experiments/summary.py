@@ -2,7 +2,7 @@
 
 The keys are those :mod:`critic.viewer.reports` documents (``kind``,
 ``conditions``, ``comparisons``, ``transitions``, ``decay``) plus
-``ablations`` (each critic's leave-one-out effect) and ``experiment`` (name,
+``ablations`` (each member's leave-one-out effect) and ``experiment`` (name,
 baseline, seeds, items). Every interval is seeded: the same results give the
 same summary.
 
@@ -12,7 +12,11 @@ same summary.
   seed; ``diff`` = pass rate minus the baseline's, a bootstrap interval that
   resamples whole items, exact McNemar ``p_value``, ``fixed`` / ``broken``;
 - ``transitions`` and ``decay``: from the oracle's verdict on every draft of
-  every round (:mod:`critic.experiments.drift`).
+  every round (:mod:`critic.experiments.drift`);
+- ``ablations[]`` (``--ablate``): for each critic of a condition, and each voter or
+  debater of a vote or debate, the full condition against the same condition without
+  that member (``kind``: critic, voter or debater; ``member``: its name; critics keep
+  the key ``critic`` too), paired like a comparison: "which member did it".
 """
 
 from __future__ import annotations
@@ -135,9 +139,12 @@ def summarize(records: Sequence[EvalRecord], experiment: Experiment, *,
         found = drift(list(grouped[name].values()))
         if found is not None:
             summary["transitions"][name], summary["decay"][name] = found
-    for name, (full, critic) in ablated.items():
+    for name, ablation in ablated.items():
+        full = ablation.condition
         if name in grouped and full in grouped:
-            # The critic's effect: the full condition against the one without it.
-            summary["ablations"].append({"condition": full, "critic": critic, "without": name,
-                                         **compare(grouped[name], grouped[full], seed=seed)})
+            # The member's effect: the full condition against the one without it.
+            who = {"critic": ablation.member} if ablation.kind == "critic" else {}
+            summary["ablations"].append({
+                "condition": full, "kind": ablation.kind, "member": ablation.member, **who,
+                "without": name, **compare(grouped[name], grouped[full], seed=seed)})
     return summary
