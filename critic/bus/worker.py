@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
@@ -74,6 +75,20 @@ class BusCritic:
         return reply.payload
 
 
+@asynccontextmanager
+async def hosted_critics(bus: Bus, critics: Sequence[Critic], *,
+                         group: str = WORKER_GROUP) -> AsyncIterator[None]:
+    """Serve ``critics`` for every session on ``bus`` while the block runs."""
+    async with anyio.create_task_group() as tg:
+        for critic in critics:
+            await tg.start(lambda task_status, c=critic: serve_critic(
+                bus, "*", c, group=group, task_status=task_status))
+        try:
+            yield
+        finally:
+            tg.cancel_scope.cancel()
+
+
 async def serve_critics(
     bus: Bus, critics: Sequence[Critic], *, group: str = WORKER_GROUP,
     ready: Callable[[], None] | None = None,
@@ -85,15 +100,11 @@ async def serve_critics(
     Messages that are not valid work, or whose requester gave up, are logged
     (logger ``critic.bus.nats``) and dropped; the worker carries on.
     """
-    async with anyio.create_task_group() as tg:
-        for critic in critics:
-            await tg.start(lambda task_status, c=critic: serve_critic(
-                bus, "*", c, group=group, task_status=task_status))
+    async with hosted_critics(bus, critics, group=group):
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             if ready is not None:
                 ready()
             async for _ in signals:
-                tg.cancel_scope.cancel()
                 break
 
 

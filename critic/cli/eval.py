@@ -34,9 +34,10 @@ from critic.cli.options import (
 )
 from critic.errors import ConfigError
 from critic.experiments.conditions import load_experiment
-from critic.experiments.records import EvalRecord
+from critic.experiments.records import EvalRecord, read_records
 from critic.experiments.runner import run_experiment
 from critic.roles.registry import RoleRegistry
+from critic.scoring.job import until_signal
 from critic.workspace.logs import record_copy, resolve_log_dir, run_output
 
 
@@ -126,12 +127,17 @@ def eval_command(
     offline: Offline = False,
     log_dir: LogDir = None,
     no_log: NoLog = False,
+    bus: Annotated[str | None, typer.Option(
+        help="Ask the critics over a bus: nats://HOST:PORT (served by `critic worker`s) or "
+        "memory (served in this process).")] = None,
 ) -> None:
     """Run every condition on every item and seed; the hidden oracle judges every draft.
 
     Writes DIR/results.jsonl (one line per condition x item x seed, resumable),
     DIR/transcripts/ and DIR/summary.json, and prints the tables. Without -o, DIR is
     a new folder in the log directory; with -o, a copy of summary.json is recorded there.
+    Ctrl-C (or SIGTERM) stops it: the units recorded stay, --resume runs the rest (exit
+    code 130).
     """
     if concurrency < 1:
         raise ConfigError("--concurrency: must be at least 1")
@@ -144,16 +150,23 @@ def eval_command(
     err = Console(stderr=True, highlight=False)
     progress = EvalProgress(err)
 
-    async def main(out: Path) -> dict[str, Any]:
+    async def main(out: Path) -> dict[str, Any] | None:
         pool = ModelPool(loaded.model, options)
-        try:
-            return await run_experiment(
+        summary: dict[str, Any] | None = None
+
+        async def work() -> None:
+            nonlocal summary
+            summary = await run_experiment(
                 loaded, out, base=experiment.parent, pool=pool,
                 registry=RoleRegistry(extra_dirs=tuple(roles_dir or ())), resume=resume,
                 overwrite=overwrite, ablate=ablate, concurrency=concurrency, limit=limit,
-                progress=progress)
+                progress=progress, bus=bus)
+
+        try:
+            await until_signal(work)
         finally:
             await pool.aclose()
+        return summary
 
     logs = resolve_log_dir(log_dir)
     with run_output(logs, "eval", output, record=not no_log, resume=resume) as out:
@@ -161,6 +174,13 @@ def eval_command(
             summary = anyio.run(main, out, backend="asyncio")
         finally:
             progress.stop()
+    if summary is None:
+        written = out / "results.jsonl"
+        done = len(read_records(written)) if written.is_file() else 0
+        err.print(f"interrupted: the {done} units in {written} are complete; "
+                  f"finish with: critic eval {experiment} -o {out} --resume", soft_wrap=True,
+                  markup=False)
+        raise typer.Exit(130)
     show(summary, Console(highlight=False))
     err.print(f"wrote {out / 'results.jsonl'}, {out / 'summary.json'}", soft_wrap=True)
     if output is not None and not no_log:

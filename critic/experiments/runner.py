@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from critic.backends.base import GenerationParams
 from critic.backends.pool import ModelPool
+from critic.bus.hosting import RemoteCritic
 from critic.critics.generator import LLMGenerator, RevisionPolicy
 from critic.debate.answers import extractor
 from critic.debate.debate import Debate
@@ -32,12 +33,14 @@ from critic.experiments.datasets import Item, load_items
 from critic.experiments.oracles import judge_draft
 from critic.experiments.records import EvalRecord, ExperimentResults, RoundRecord, read_records
 from critic.experiments.summary import summarize
+from critic.experiments.workers import ExperimentBus, check_bus, experiment_bus
 from critic.judges.majority import MajorityJudge
 from critic.judges.select import build_judge
 from critic.messages import Draft, Envelope, JudgeRequest, Verdict
 from critic.protocols import Critic, CriticContext, Judge, Recorder
 from critic.roles.kinds import CriticKinds, default_kinds
 from critic.roles.registry import RoleRegistry
+from critic.roles.spec import Role
 from critic.session.session import Session
 from critic.transcript import JudgeSpec, TranscriptHeader, TranscriptWriter
 
@@ -89,6 +92,8 @@ class ExperimentRun:
     registry: RoleRegistry = field(default_factory=RoleRegistry)
     kinds: CriticKinds = field(default_factory=default_kinds)
     transcripts: bool = True
+    bus: ExperimentBus | None = None
+    """With a bus, critics are asked over it (served by workers) instead of built per unit."""
 
     def check(self, items: Sequence[Item]) -> None:
         """Every role and judge named exists; vote and debate need items with a target."""
@@ -123,6 +128,13 @@ class ExperimentRun:
             return await self._session(unit)
         return await self._debate(unit)
 
+    def _critics(self, roles: Sequence[Role], seed: int) -> tuple[list[Critic],
+                                                                 list[RemoteCritic]]:
+        """A unit's critics: built for it (with its seed), or asked over the bus."""
+        if self.bus is not None:
+            return [], [RemoteCritic(r.name, r.spec.weight, r.spec.timeout) for r in roles]
+        return [self.kinds.build(r, CriticContext(self.pool, seed)) for r in roles], []
+
     async def _session(self, unit: Unit) -> EvalRecord:
         condition, seed = unit.condition, unit.seed
         model = self.pool.get(condition.model)
@@ -139,8 +151,7 @@ class ExperimentRun:
         except (TypeError, ValidationError) as exc:
             raise ConfigError(f"conditions.{unit.name}.generator: {exc}") from exc
         roles = [self.registry.get(r) for r in condition.roles]
-        critics: list[Critic] = [self.kinds.build(r, CriticContext(self.pool, seed))
-                                 for r in roles]
+        critics, remote = self._critics(roles, seed)
         rules = condition.judge_rules()
         judge: Judge = build_judge(condition.judge, self.registry, self.pool, rules, seed=seed)
         if condition.feedback == "none":
@@ -151,7 +162,8 @@ class ExperimentRun:
             if isinstance(envelope.payload, Draft) and envelope.payload.error is None:
                 drafts.append(envelope.payload)
 
-        session = Session(unit.item.task(), generator, judge, critics, observer=observe)
+        session = Session(unit.item.task(), generator, judge, critics, remote=remote,
+                          bus=self.bus, observer=observe)
         writer, relative = self._transcript(unit, TranscriptHeader(
             session=session.id, mode="run", models={"generator": model.describe()},
             seeds={"generator": seed, **{r.name: seed for r in roles}},
@@ -194,12 +206,12 @@ class ExperimentRun:
                                                 temperature=temperature, seed=seed * 1000 + i))
                     for i, name in condition.members()]
         roles = [self.registry.get(r) for r in condition.roles]
-        critics = [self.kinds.build(r, CriticContext(self.pool, seed)) for r in roles]
+        critics, remote = self._critics(roles, seed)
         answers = extractor(condition.extract)
         debate = Debate(unit.item.prompt, debaters, MajorityJudge(), critics, answers,
                         rounds=1 if condition.mode == "vote" else condition.rounds,
                         max_total_tokens=condition.max_total_tokens,
-                        max_seconds=condition.max_seconds)
+                        max_seconds=condition.max_seconds, remote=remote, bus=self.bus)
         writer, relative = self._transcript(unit, TranscriptHeader(
             session=debate.id, mode="debate", models={d.name: model.describe() for d in debaters},
             seeds={d.name: d.params.seed for d in debaters}, judge=JudgeSpec(name="majority"),
@@ -258,10 +270,19 @@ async def run_units(run: ExperimentRun, items: Sequence[Item], results: Experime
     limiter = anyio.CapacityLimiter(max(1, concurrency))
     done = 0
 
+    def unreachable() -> bool:
+        # Units in flight are let finish (their requests fail fast), not cancelled: a
+        # cancelled NATS subscription can surface as an error of its own.
+        return run.bus is not None and run.bus.failure is not None
+
     async def one(unit: Unit) -> None:
         nonlocal done
         async with limiter:
+            if unreachable():
+                return
             record = await run.run_unit(unit)
+        if unreachable():  # a critic nobody could reach: no result; no more units
+            return
         # No await between finishing and writing: a cancelled run loses no finished unit
         # half-written, and never records one twice.
         results.add(record)
@@ -272,6 +293,8 @@ async def run_units(run: ExperimentRun, items: Sequence[Item], results: Experime
     async with anyio.create_task_group() as group:
         for unit in todo:
             group.start_soon(one, unit)
+    if run.bus is not None:
+        run.bus.check()
     return done
 
 
@@ -280,14 +303,18 @@ async def run_experiment(
     registry: RoleRegistry | None = None, kinds: CriticKinds | None = None,
     resume: bool = False, overwrite: bool = False, ablate: bool = False,
     concurrency: int = 1, limit: int | None = None, progress: Progress | None = None,
-    transcripts: bool = True,
+    transcripts: bool = True, bus: str | None = None,
 ) -> dict[str, object]:
     """Run (or finish, with ``resume``) an experiment into ``out``; returns the summary.
 
     ``out/results.jsonl`` gets one line per unit, ``out/transcripts/`` one
     transcript per unit, ``out/summary.json`` the summary (rewritten from all
     of ``results.jsonl`` at the end, so a resumed run summarizes every unit).
+    ``bus`` (``memory`` or ``nats://HOST:PORT``): critics are asked over it
+    (see :mod:`critic.experiments.workers`).
     """
+    if bus is not None:
+        check_bus(bus)
     if ablate:
         experiment = experiment.with_ablations()
     items = load_items(experiment.dataset, base=base, size=experiment.size,
@@ -299,7 +326,15 @@ async def run_experiment(
     run.check(items)
     results = _open_results(out, resume=resume, overwrite=overwrite)
     try:
-        await run_units(run, items, results, concurrency=concurrency, progress=progress)
+        if bus is None:
+            await run_units(run, items, results, concurrency=concurrency, progress=progress)
+        else:
+            roles = [run.registry.get(r) for r in
+                     dict.fromkeys(r for c in experiment.conditions.values() for r in c.roles)]
+            async with experiment_bus(bus, roles, pool, kinds=run.kinds,
+                                      seed=experiment.seeds[0]) as run.bus:
+                await run_units(run, items, results, concurrency=concurrency,
+                                progress=progress)
     finally:
         results.close()
     wanted = {u.id for u in run.units(items)}

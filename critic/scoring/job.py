@@ -135,7 +135,7 @@ async def score_file(
                                 concurrency=config.concurrency, on_result=on_result)
 
             if stop_on_signals:
-                interrupted = await _until_signal(score)
+                interrupted = await until_signal(score)
             else:
                 await score()
             return ScoreReport(
@@ -200,7 +200,7 @@ def _write_errors(path: Path, invalid: tuple[InvalidLine, ...]) -> None:
         raise TranscriptError(f"cannot write {path}: {exc.strerror}") from exc
 
 
-async def _until_signal(work: Callable[[], Awaitable[None]]) -> bool:
+async def until_signal(work: Callable[[], Awaitable[None]]) -> bool:
     """Run ``work``; SIGINT or SIGTERM cancels it. True when a signal stopped it.
 
     An error ``work`` raises is raised as itself, not inside an exception group,
