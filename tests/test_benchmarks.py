@@ -128,3 +128,61 @@ def test_load_report_flags_either_end_above_the_cores() -> None:
     assert load_report(2.5, 1.0, 2)["flagged"] is True
     assert load_report(1.0, 2.01, 2)["flagged"] is True
     assert load_report(None, None, 2)["flagged"] is False
+
+
+def _benchmark_module(name: str):  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_humaneval_repair_headline_reads_the_experiment_summary() -> None:
+    """The README rows of humaneval_repair come from `critic eval`'s summary: a pass rate per
+    condition and fixed / broken / diff / McNemar p per comparison with the baseline."""
+    from critic.experiments.conditions import load_experiment
+    from critic.experiments.records import EvalRecord, RoundRecord
+    from critic.experiments.summary import summarize
+
+    repair = _benchmark_module("humaneval_repair")
+    experiment = load_experiment(repair.EXPERIMENT)
+    # single passes items 0-1; grounded passes 0-5 (fixes 4, breaks none); the others 0-1.
+    passing = {"single": 2, "blind": 2, "tests-only": 2, "grounded": 6}
+    records = [EvalRecord(id=EvalRecord.key(c, f"p{k}", 0), condition=c, item=f"p{k}", seed=0,
+                          rounds=(RoundRecord(round=1, draft="", passed=k < n),), final_round=1,
+                          passed=k < n, stop="max_rounds", tokens=1, seconds=0.0)
+               for c, n in passing.items() for k in range(10)]
+    rows = repair.headline(summarize(records, experiment), 10)
+    assert [r["metric"].split(" (")[0].split(":")[0] for r in rows] == [
+        "pass rate, single", "pass rate, blind", "pass rate, tests-only", "pass rate, grounded",
+        "blind vs single", "tests-only vs single", "grounded vs single"]
+    assert rows[3]["value"].startswith("0.600 [")
+    assert rows[6]["value"].startswith("4 / 0, +0.400 [")
+    assert rows[6]["value"].endswith(f"p {2 / 2**4:.3g}")
+    for row in rows:
+        assert set(row) == {"metric", "value", "goal", "met"}
+
+
+@pytest.mark.timeout(300)
+def test_humaneval_repair_quick_run_writes_the_experiment(tmp_path: Path) -> None:
+    if os.environ.get("CRITIC_BENCH_SMOKE") != "all":
+        pytest.skip("humaneval_repair runs SmolLM2 for 20-60 s even with --quick; "
+                    "set CRITIC_BENCH_SMOKE=all to include it")
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "humaneval_repair.py"), "--quick", "--results-dir",
+         str(tmp_path)], capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = result["summary"]
+    assert list(summary["conditions"]) == ["single", "blind", "tests-only", "grounded"]
+    assert [c["condition"] for c in summary["comparisons"]] == ["blind", "tests-only",
+                                                                "grounded"]
+    for c in summary["comparisons"]:
+        assert c["baseline"] == "single"
+        assert {"diff", "ci", "p_value", "fixed", "broken"} <= set(c)
+    out = tmp_path / "humaneval_repair.quick"
+    assert json.loads((out / "summary.json").read_text()) == summary
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 4 * result["problems"]
+    assert {r["item"] for r in records} == set(result["problem_ids"])

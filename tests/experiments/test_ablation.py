@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,8 +49,8 @@ def follower(wrong: int):  # type: ignore[no-untyped-def]
     return reply
 
 
-def _ablations(summary: dict[str, object]) -> dict[tuple[str, str], dict[str, object]]:
-    return {(a["condition"], a["member"]): a for a in summary["ablations"]}  # type: ignore[attr-defined, index]
+def _ablations(summary: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(a["condition"], a["member"]): a for a in summary["ablations"]}
 
 
 async def test_a_vote_ablation_finds_the_voters_that_carry_the_majority(tmp_path: Path) -> None:
@@ -73,11 +74,11 @@ async def test_a_vote_ablation_finds_the_voters_that_carry_the_majority(tmp_path
         carried = ablations["vote", member]
         assert carried["kind"] == "voter"
         assert (carried["diff"], carried["fixed"], carried["broken"]) == (1.0, ITEMS, 0)
-        assert carried["ci"][0] > 0  # type: ignore[index]
+        assert carried["ci"][0] > 0
         assert carried["p_value"] == pytest.approx(2 / 2**ITEMS)
     idle = ablations["vote", "debater-3"]
     assert (idle["diff"], idle["fixed"], idle["broken"]) == (0.0, 0, 0)
-    assert idle["ci"][0] <= 0.0 <= idle["ci"][1]  # type: ignore[index]
+    assert idle["ci"][0] <= 0.0 <= idle["ci"][1]
     assert idle["p_value"] == 1.0
     # The voters left keep their names and seeds: the ablated vote asked exactly them.
     asked = {(c.agent, c.params.seed) for c in model.calls}
@@ -105,11 +106,11 @@ async def test_a_debate_ablation_finds_the_debater_the_others_follow(tmp_path: P
     leader = ablations["debate", "debater-1"]
     assert leader["kind"] == "debater"
     assert (leader["diff"], leader["fixed"], leader["broken"]) == (1.0, ITEMS, 0)
-    assert leader["ci"][0] > 0  # type: ignore[index]
+    assert leader["ci"][0] > 0
     for member in ("debater-2", "debater-3"):
         follows = ablations["debate", member]
         assert (follows["diff"], follows["fixed"], follows["broken"]) == (0.0, 0, 0)
-        assert follows["ci"][0] <= 0.0 <= follows["ci"][1]  # type: ignore[index]
+        assert follows["ci"][0] <= 0.0 <= follows["ci"][1]
     # The full debate really was won in round 2 (the followers came round), not in round 1.
     record = next(r for r in read_records(tmp_path / "out" / "results.jsonl")
                   if r.condition == "debate")
