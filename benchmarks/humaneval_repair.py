@@ -170,8 +170,12 @@ def main() -> None:
         output = str(out.relative_to(Path(__file__).resolve().parent.parent))
     except ValueError:
         output = str(out)
+    rows = headline(summary, len(ids))
+    if interrupted:  # a partial run says so where it is read
+        for row in rows:
+            row["metric"] = f"INTERRUPTED: {row['metric']}"
     figures = {
-        "headline": headline(summary, len(ids)),
+        "headline": rows,
         "experiment": str(EXPERIMENT.name), "output": output,
         "problems": len(ids), "problems_checked_for_an_oracle": checked,
         "oracle": "verified (critic.grounding.humaneval.check_oracles): the canonical "
