@@ -584,4 +584,7 @@ async def open_bus(
     try:
         yield bus
     finally:
-        await bus.aclose()
+        # Shielded: a block left by cancellation (Ctrl-C) must still drain and close the
+        # connection; a drain cut short leaves nats-py to log errors on a dead future.
+        with anyio.move_on_after(10, shield=True):
+            await bus.aclose()

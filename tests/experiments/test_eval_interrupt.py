@@ -17,11 +17,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from critic.experiments.records import read_records
+from tests.nats_server import nats_server
 from tests.servers import StubServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,44 +88,99 @@ def _lines(path: Path) -> list[bytes]:
     return path.read_bytes().splitlines() if path.exists() else []
 
 
-@pytest.mark.timeout(300)
-def test_ctrl_c_keeps_the_units_recorded_and_resume_finishes(tmp_path: Path) -> None:
-    experiment, env = _setup(tmp_path)
+def interrupt_then_resume(tmp_path: Path, env: dict[str, str], experiment: Path,
+                          extra: list[str], *, held: dict[str, str],
+                          between: Callable[[], None] = lambda: None) -> None:
+    """Run ``critic eval`` with ``held`` in its environment until HELD units are recorded,
+    SIGINT it, check what it left, call ``between``, then ``--resume`` without ``held``."""
     out = tmp_path / "out"
     results = out / "results.jsonl"
-    with StubServer.running(latency=0.0) as stub:
-        args = [sys.executable, "-m", "critic.cli", "eval", str(experiment), "-o", str(out),
-                "--model", stub.url, "--concurrency", "2"]
-        process = subprocess.Popen(args, env={**env, HOLD_AFTER: str(HELD)}, text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 120  # a guard against a hang, not a timing
-            while len(_lines(results)) < HELD:
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline, "no units recorded in 120 s"
-                time.sleep(0.05)
-            # HELD units are recorded; two more are in flight and will never finish alone.
-            process.send_signal(signal.SIGINT)
-            _, stderr = process.communicate(timeout=60)
-        finally:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGKILL)
-                process.communicate()
-        assert process.returncode == 130, stderr
-        assert "Traceback" not in stderr
-        assert (f"interrupted: the {HELD} units in {results} are complete; "
-                "run again with --resume to finish") in " ".join(stderr.split())
-        kept = results.read_bytes()
-        assert kept.endswith(b"\n")
-        assert [json.loads(line)["condition"] for line in kept.splitlines()] == ["scored"] * HELD
-        assert len(read_records(results)) == HELD
-        assert not (out / "summary.json").exists()  # no summary of a partial run
+    args = [sys.executable, "-m", "critic.cli", "eval", str(experiment), "-o", str(out),
+            "--concurrency", "2", *extra]
+    process = subprocess.Popen(args, env={**env, **held}, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120  # a guard against a hang, not a timing
+        while len(_lines(results)) < HELD:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no units recorded in 120 s"
+            time.sleep(0.05)
+        # HELD units are recorded; two more are in flight and will never finish alone.
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.communicate()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert (f"interrupted: the {HELD} units in {results} are complete; "
+            "run again with --resume to finish") in " ".join(stderr.split())
+    kept = results.read_bytes()
+    assert kept.endswith(b"\n")
+    assert [json.loads(line)["condition"] for line in kept.splitlines()] == ["scored"] * HELD
+    assert len(read_records(results)) == HELD
+    assert not (out / "summary.json").exists()  # no summary of a partial run
 
-        resumed = subprocess.run([*args, "--resume"], env=env, capture_output=True, text=True,
-                                 timeout=240, check=False)
+    between()
+    resumed = subprocess.run([*args, "--resume"], env=env, capture_output=True, text=True,
+                             timeout=240, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert results.read_bytes().startswith(kept)  # what was recorded stays as it was
     ids = [json.loads(line)["id"] for line in _lines(results)]
     assert sorted(ids) == sorted(f"scored|q{k}|0" for k in range(ITEMS))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["conditions"]["scored"]["n"] == ITEMS
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_keeps_the_units_recorded_and_resume_finishes(tmp_path: Path) -> None:
+    experiment, env = _setup(tmp_path)
+    with StubServer.running(latency=0.0) as stub:
+        interrupt_then_resume(tmp_path, env, experiment, ["--model", stub.url],
+                              held={HOLD_AFTER: str(HELD)})
+
+
+def start_worker(url: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "critic.cli", "worker", "--bus", url, "--role", "held-length"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert worker.stderr is not None
+    line = worker.stderr.readline()  # blocks until it prints (or exits)
+    assert "worker ready" in line, line
+    return worker
+
+
+def stop(worker: subprocess.Popen[str]) -> None:
+    if worker.poll() is None:
+        os.kill(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait()
+    if worker.stderr is not None:
+        worker.stderr.close()
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_with_critics_on_nats_workers(tmp_path: Path) -> None:
+    """The same over a real nats-server: the critic's reviews are held in a real
+    ``critic worker``; after Ctrl-C a worker without the hold lets ``--resume`` finish."""
+    experiment, env = _setup(tmp_path)
+    store = tmp_path / "nats-store"
+    store.mkdir()
+    with nats_server(store) as nats, StubServer.running(latency=0.0) as stub:
+        workers = [start_worker(nats.url, {**env, HOLD_AFTER: str(HELD)})]
+
+        def replace_worker() -> None:
+            stop(workers[0])
+            workers.append(start_worker(nats.url, env))
+
+        try:
+            interrupt_then_resume(tmp_path, env, experiment,
+                                  ["--model", stub.url, "--bus", nats.url], held={},
+                                  between=replace_worker)
+        finally:
+            for worker in workers:
+                stop(worker)
