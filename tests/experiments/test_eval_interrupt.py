@@ -115,7 +115,7 @@ def interrupt_then_resume(tmp_path: Path, env: dict[str, str], experiment: Path,
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert (f"interrupted: the {HELD} units in {results} are complete; "
-            "run again with --resume to finish") in " ".join(stderr.split())
+            f"finish with: critic eval {experiment} -o {out} --resume") in " ".join(stderr.split())
     kept = results.read_bytes()
     assert kept.endswith(b"\n")
     assert [json.loads(line)["condition"] for line in kept.splitlines()] == ["scored"] * HELD
