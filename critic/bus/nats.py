@@ -2,12 +2,16 @@
 
 Mapping (topics already are NATS subjects, ``critic.<session>.<...>``):
 
-* Every publish is a NATS publish, so plain subscribers (the session's
-  recorder on ``critic.<session>.>``) see every envelope.
 * Work topics (``critic.<session>.review.<critic>`` and ``.score.<...>``) are
-  also published to JetStream as ``work.<topic>`` (one stream, file storage,
+  published once, to JetStream, as ``work.<topic>`` (one stream, file storage,
   interest retention; a separate prefix because a stream answers a publish's
   reply subject with its ack, which would break request/reply on the topic).
+  Everything else is a core NATS publish on the topic itself.
+* A JetStream publish is a NATS message on its subject too, so a plain
+  subscriber whose pattern can match work (a recorder on
+  ``critic.<session>.>``) also subscribes to ``work.<pattern>`` and sees every
+  envelope once (work used to be published a second time on core NATS for it;
+  that was a third of a durable request's time). Order is kept per subject.
   A *group* subscription to a work pattern is a durable pull consumer shared
   by the group's members (one per pattern and group), with explicit acks and
   ``ack_wait`` redelivery: a worker that dies holding a message never acks
@@ -39,10 +43,12 @@ Hardening (each point answers a failure seen in use):
   copy carries ``Critic-Deadline`` (Unix time at which the requester gives
   up); a worker terminates work past it without running it (this assumes the
   machines' clocks agree to within a second or so). A requester that is gone
-  before its deadline (cancelled, killed) is caught without any clock: while
-  it waits it answers pings on ``live.<its inbox>``, and a worker pings that
-  subject before it runs a request; the server's no-responders status means
-  nobody waits any more, and the work is terminated. (A requester that lost
+  before its deadline (cancelled, killed) is caught without any clock: its bus
+  answers pings on ``live.<inbox>`` (one subscription per session, like the
+  inboxes: "" while the request waits, ``gone`` after), and a worker pings that
+  subject before it runs a request; ``gone`` or the server's no-responders
+  status (the requester's process is gone) means nobody waits any more, and
+  the work is terminated. (A requester that lost
   its connection re-sends its request once reconnected, so dropping work for
   a requester that is merely reconnecting loses nothing.)
 * **A missing worker fails fast.** A durable consumer outlives its workers,
@@ -75,7 +81,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -85,6 +91,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from critic.bus.nats_work import (
     DEADLINE_HEADER,
+    GONE,
     LIVE_PREFIX,
     WORK_PREFIX,
     WorkSubscription,
@@ -110,6 +117,18 @@ def is_work(pattern: str) -> bool:
     """Whether ``pattern`` lies inside the durable work subjects."""
     parts = pattern.split(".")
     return len(parts) >= 4 and parts[0] == "critic" and parts[2] in ("review", "score")
+
+
+def may_hold_work(pattern: str) -> bool:
+    """Whether ``pattern`` matches some work subject (``critic.<s>.review|score.<...>``)."""
+    for i, part in enumerate(pattern.split(".")):
+        if part == ">":
+            return True
+        if (i == 0 and part not in ("critic", "*")) or (i == 2 and part not in ("review", "score", "*")):
+            return False
+        if i == 3:
+            return True
+    return False
 
 
 def durable_name(pattern: str, group: str) -> str:
@@ -164,8 +183,8 @@ class NatsBus:
         self._reconnected_at = -math.inf
         # One wildcard reply subscription per session (``critic.<s>.inbox.*``), not one
         # subscribe (and flush) per request; replies go to the pending request's callback.
-        self._inboxes: OrderedDict[str, Any] = OrderedDict()
-        self._pending: dict[str, Any] = {}
+        self._inboxes: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+        self._pending: dict[str, Callable[[Any], None]] = {}
         # Work topics a JetStream consumer was seen for: durable consumers outlive their
         # workers, so a topic once served stays so (a `consumers_info` call per request was
         # a third of a durable request's time).
@@ -269,6 +288,10 @@ class NatsBus:
 
     async def _retry(self, what: str, call: Any) -> Any:
         """Retry through a transient outage (the client is reconnecting meanwhile)."""
+        try:  # the usual case, without building a retry loop each time
+            return await call()
+        except Exception:
+            pass
         limit = self.reconnect_window or max(30.0, 2 * self.ack_wait)
         try:
             async for attempt in AsyncRetrying(
@@ -287,18 +310,20 @@ class NatsBus:
             ) from exc
 
     async def _answered(self, subject: str) -> bool | None:
-        """Does anybody answer a ping on ``subject``? None: cannot tell (no connection, no answer)."""
+        """Does anybody answer a ping on ``subject`` as present? None: cannot tell (no
+        connection, no answer). A session's inbox answers :data:`GONE` for a request that
+        no longer waits (its subscription covers every request of the session)."""
         import nats.errors
 
         if not self._nc.is_connected:
             return None
         try:
-            await self._nc.request(subject, b"", timeout=self.poll)
+            answer = await self._nc.request(subject, b"", timeout=self.poll)
         except nats.errors.NoRespondersError:
             return False
         except Exception:
             return None
-        return True
+        return bool(answer.data != GONE)
 
     async def _worker_present(self, topic: str) -> bool | None:
         """Is a worker serving ``topic`` connected now? (See the module docstring.)"""
@@ -321,7 +346,8 @@ class NatsBus:
         return found
 
     async def _session_inbox(self, session: str) -> None:
-        """Subscribe once to every reply inbox of ``session``; replies find their request."""
+        """Subscribe once to every reply inbox of ``session`` and to the pings asking
+        whether a request of it still waits; each reply finds its request."""
         if session in self._inboxes:
             self._inboxes.move_to_end(session)
             return
@@ -329,10 +355,17 @@ class NatsBus:
         async def deliver(msg: Any) -> None:
             pending = self._pending.get(msg.subject)
             if pending is not None:
-                await pending(msg)
+                pending(msg)
 
-        self._inboxes[session] = await self._nc.subscribe(
-            Topic.of(session, "inbox", "*").subject, cb=deliver)
+        async def waiting(msg: Any) -> None:  # a worker asks before it runs the request
+            if msg.reply:
+                still = msg.subject[len(LIVE_PREFIX):] in self._pending
+                with contextlib.suppress(Exception):
+                    await self._nc.publish(msg.reply, b"" if still else GONE)
+
+        replies = Topic.of(session, "inbox", "*").subject
+        self._inboxes[session] = (await self._nc.subscribe(replies, cb=deliver),
+                                  await self._nc.subscribe(LIVE_PREFIX + replies, cb=waiting))
         # A coordinator running many sessions keeps the latest ones' subscriptions only.
         while len(self._inboxes) > _INBOXES:
             old_session, old = self._inboxes.popitem(last=False)
@@ -340,8 +373,9 @@ class NatsBus:
                 self._inboxes[old_session] = old  # still awaited: keep it
                 self._inboxes.move_to_end(old_session, last=False)
                 break
-            with contextlib.suppress(Exception):
-                await old.unsubscribe()
+            for sub in old:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
     async def publish(self, envelope: Envelope) -> None:
         await self._publish(envelope, durable=is_work(envelope.topic))
@@ -354,18 +388,21 @@ class NatsBus:
             raise BusError("publish on a closed bus")
         data = ENVELOPE_ADAPTER.dump_json(envelope)
         parent = envelope.parent
-        if parent in self._taken and envelope.topic == f"critic.{envelope.session}.inbox.{parent}":
+        if parent is not None and parent in self._taken \
+                and envelope.topic == f"critic.{envelope.session}.inbox.{parent}":
             self._remember(parent, envelope)
-        if durable:  # stored before anyone is told, so a crash cannot lose it
-            headers = {"Nats-Msg-Id": envelope.id}
-            if deadline is not None:
-                headers[DEADLINE_HEADER] = f"{deadline:.3f}"
-            await self._retry(
-                f"publishing {envelope.topic}",
-                lambda: self._js.publish(WORK_PREFIX + envelope.topic, data, headers=headers),
-            )
-        # Core publishes are buffered by the client while it reconnects.
-        await self._nc.publish(envelope.topic, data, reply=reply)
+        if not durable:  # buffered by the client while it reconnects
+            await self._nc.publish(envelope.topic, data, reply=reply)
+            return
+        # Once, to JetStream: stored before anyone is told, so a crash cannot lose it;
+        # plain subscribers see it there too (see `subscribe`).
+        headers = {"Nats-Msg-Id": envelope.id}
+        if deadline is not None:
+            headers[DEADLINE_HEADER] = f"{deadline:.3f}"
+        await self._retry(
+            f"publishing {envelope.topic}",
+            lambda: self._js.publish(WORK_PREFIX + envelope.topic, data, headers=headers),
+        )
 
     @asynccontextmanager
     async def subscribe(self, pattern: str, *, group: str | None = None) -> AsyncIterator[Any]:
@@ -386,10 +423,21 @@ class NatsBus:
                 log.warning("dropped a message on %s: not a valid envelope (%s)",
                             msg.subject, first_problem(exc))
                 return
-            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                await send.send(envelope)
+            if msg.subject.startswith(WORK_PREFIX) and msg.headers \
+                    and msg.headers.get("Nats-Msg-Id") != envelope.id:
+                return  # a requester's re-send after a reconnect: seen here once already
+            try:
+                send.send_nowait(envelope)
+            except anyio.WouldBlock:  # a full buffer: wait for the reader
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await send.send(envelope)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass
 
-        sub = await self._nc.subscribe(pattern, queue=group or "", cb=deliver)
+        queue = group or ""
+        subs = [await self._nc.subscribe(pattern, queue=queue, cb=deliver)]
+        if may_hold_work(pattern):  # work is published to JetStream only, under its prefix
+            subs.append(await self._nc.subscribe(WORK_PREFIX + pattern, queue=queue, cb=deliver))
         await self._nc.flush()
         self._sends.add(send)
         try:
@@ -397,8 +445,9 @@ class NatsBus:
                 yield _CoreSubscription(receive)
         finally:
             self._sends.discard(send)
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            for sub in subs:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
     @asynccontextmanager
     async def _subscribe_work(self, pattern: str, group: str) -> AsyncIterator[WorkSubscription]:
@@ -449,7 +498,7 @@ class NatsBus:
         got = anyio.Event()
         nobody = False
 
-        async def deliver(msg: Any) -> None:
+        def deliver(msg: Any) -> None:
             nonlocal nobody
             if msg.headers and msg.headers.get("Status") == "503":
                 nobody = True
@@ -462,16 +511,9 @@ class NatsBus:
                     return
             got.set()
 
-        async def waiting(msg: Any) -> None:  # a worker asks whether we still wait
-            if msg.reply:
-                with contextlib.suppress(Exception):
-                    await self._nc.publish(msg.reply, b"")
-
-        # Raw subscriptions (not subscribe()): the inbox must also see the no-responders status.
-        # No flush: the server reads this connection in order, so both subscriptions are in
-        # place before the request it sends next (and before any answer to it).
+        # The session's subscriptions (its inboxes, and the pings asking whether a request
+        # still waits) see this request's reply once it is pending: no subscribe per request.
         self._pending[reply_to] = deliver
-        subs = [await self._nc.subscribe(LIVE_PREFIX + reply_to, cb=waiting)]
         try:
             await self._session_inbox(envelope.session)
             durable = is_work(envelope.topic) and await self._served_durably(envelope.topic)
@@ -496,9 +538,6 @@ class NatsBus:
                             "(every worker that did is gone)")
         finally:
             self._pending.pop(reply_to, None)
-            for sub in subs:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
         if nobody:
             raise NobodyServes(f"nobody serves topic {envelope.topic!r}")
         return replies[0]
@@ -530,8 +569,8 @@ class NatsBus:
             await self._nc.publish(envelope.topic, ENVELOPE_ADAPTER.dump_json(envelope),
                                    reply=reply_to)
             return
-        # A new message id, or the stream's dedup window drops it; only to JetStream,
-        # so recorders do not see the request twice.
+        # A new message id, or the stream's dedup window drops it; plain subscribers skip
+        # it for that id (it is not the envelope's), so recorders see the request once.
         headers = {"Nats-Msg-Id": f"{envelope.id}.{n}"}
         if deadline is not None:
             headers[DEADLINE_HEADER] = f"{deadline:.3f}"

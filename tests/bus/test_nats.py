@@ -15,8 +15,16 @@ from typing import Any
 import anyio
 import pytest
 
-from critic.bus.nats import STREAM, NatsBus, check_bus_url, durable_name, is_work, open_bus
-from critic.bus.nats_work import DEADLINE_HEADER, LIVE_PREFIX
+from critic.bus.nats import (
+    STREAM,
+    NatsBus,
+    check_bus_url,
+    durable_name,
+    is_work,
+    may_hold_work,
+    open_bus,
+)
+from critic.bus.nats_work import DEADLINE_HEADER, GONE, LIVE_PREFIX
 from critic.bus.topics import inbox
 from critic.bus.worker import WORKER_GROUP
 from critic.errors import BusError, ConfigError
@@ -225,6 +233,10 @@ def test_trio_is_refused() -> None:
 
 def test_work_topics_and_names() -> None:
     assert is_work("critic.s.review.correctness") and is_work("critic.*.score.x")
+    for pattern in ("critic.s.>", "critic.>", ">", "*.s.*.x", "critic.*.review.*", "critic.s.score.a.b"):
+        assert may_hold_work(pattern), pattern
+    for pattern in ("critic.s.judge", "critic.s.review", "critic.s.inbox.*", "other.>", "critic.s.*"):
+        assert not may_hold_work(pattern), pattern
     assert not is_work("critic.s.inbox.1") and not is_work("critic.s.review")
     name = durable_name("critic.*.review.a", "critic-workers")
     assert "." not in name and "*" not in name and name != durable_name("critic.*.review.b", "critic-workers")
@@ -351,7 +363,7 @@ async def test_work_whose_requester_is_gone_is_dropped_not_run(
             # Stored and waiting behind s0 (which the busy worker holds unacked):
             await consumer_when(server, "critic.*.review.slow", lambda info: info.num_pending == 1)
             asking.cancel_scope.cancel()  # the requester gives up (as a killed job would)
-        await until_nobody_answers(server, LIVE_PREFIX + inbox(orphan))
+        await until_nobody_waits(server, LIVE_PREFIX + inbox(orphan))
         fresh = await Worker.start(server, tmp_path / "fresh.log", delay=0, ack_wait=3600)
         workers.append(fresh)
         await anyio.to_thread.run_sync(fresh.wait_for, "dropped work")
@@ -361,8 +373,9 @@ async def test_work_whose_requester_is_gone_is_dropped_not_run(
     assert "1" not in fresh.got() + busy.got(), "nobody ran the orphaned review"
 
 
-async def until_nobody_answers(server: NatsServer, subject: str) -> None:
-    """Wait until a ping on ``subject`` gets the no-responders status: observed state."""
+async def until_nobody_waits(server: NatsServer, subject: str) -> None:
+    """Wait until a ping on ``subject`` says nobody waits (no responders, or the requester's
+    session answers GONE): observed state."""
     import nats
     import nats.errors
 
@@ -370,7 +383,8 @@ async def until_nobody_answers(server: NatsServer, subject: str) -> None:
     try:
         while True:
             try:
-                await nc.request(subject, b"", timeout=5)
+                if (await nc.request(subject, b"", timeout=5)).data == GONE:
+                    return
             except nats.errors.NoRespondersError:
                 return
             except nats.errors.TimeoutError:
@@ -399,8 +413,9 @@ async def test_requests_of_a_session_share_one_reply_subscription(server: NatsSe
             with anyio.fail_after(10):
                 reply = await asking.request(e)
             assert reply.parent == e.id and reply.payload == Draft(round=1, text=str(i))
-        # One lasting subscription for session s's inboxes; the per-request ones are gone.
-        assert len(asking._nc._subs) == before + 1
+        # Two lasting subscriptions for session s (its inboxes, the pings asking whether a
+        # request still waits), none per request.
+        assert len(asking._nc._subs) == before + 2
         assert list(asking._inboxes) == ["s"] and asking._pending == {}
         tg.cancel_scope.cancel()
 
@@ -440,3 +455,50 @@ async def test_a_worker_seen_within_poll_is_not_pinged_again(server: NatsServer)
         assert await bus._served_durably(topic) and pings == 1  # seen just now
         bus._present_at[topic] -= bus.poll  # as if `poll` seconds had passed
         assert await bus._served_durably(topic) and pings == 2
+
+
+async def test_work_is_published_once_and_plain_subscribers_see_it_once(server: NatsServer) -> None:
+    import nats
+
+    # A raw client counts what reaches the server's subjects: the work copy only, and a
+    # re-send (after a reconnect) reaches JetStream but no recorder.
+    raw = await nats.connect(server.url)
+    subjects: list[str] = []
+    markers = anyio.Event()
+
+    async def count(msg: Any) -> None:
+        subjects.append(msg.subject)
+        if {"critic.s.end", "work.critic.s.review.end"} <= set(subjects):
+            markers.set()
+
+    await raw.subscribe("critic.s.>", cb=count)
+    await raw.subscribe("work.critic.s.>", cb=count)
+    await raw.flush()
+    try:
+        async with (
+            open_bus(server.url) as bus,
+            bus.subscribe("critic.s.>") as recorder,
+            bus.subscribe("critic.*.review.once", group="g") as work,
+        ):
+            e = Envelope(session="s", topic="critic.s.review.once", sender="t",
+                         payload=Draft(round=1, text="x"))
+            await bus.publish(e)
+            assert await work.receive() == e
+            await bus._resend(e, True, inbox(e), 1, None)
+            # Markers on both kinds of subject: each arrives after what was sent before it
+            # on its own subscription, so nothing of `e` can still be on its way.
+            ends = [Envelope(session="s", topic=t, sender="t", payload=Draft(round=1, text="end"))
+                    for t in ("critic.s.review.end", "critic.s.end")]
+            for end in ends:
+                await bus.publish(end)
+            with anyio.fail_after(30):
+                await markers.wait()
+                seen = [await recorder.receive() for _ in range(3)]
+            assert subjects.count("work.critic.s.review.once") == 2  # the publish and the re-send
+            assert "critic.s.review.once" not in subjects, "work also went out on core NATS"
+            assert sorted(x.id for x in seen) == sorted([e.id, *(end.id for end in ends)])
+            with anyio.move_on_after(0.5):
+                extra = await recorder.receive()
+                pytest.fail(f"the recorder got a message twice: {extra}")
+    finally:
+        await raw.close()
