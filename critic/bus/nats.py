@@ -43,12 +43,16 @@ Hardening (each point answers a failure seen in use):
   copy carries ``Critic-Deadline`` (Unix time at which the requester gives
   up); a worker terminates work past it without running it (this assumes the
   machines' clocks agree to within a second or so). A requester that is gone
-  before its deadline (cancelled, killed) is caught without any clock: its bus
-  answers pings on ``live.<inbox>`` (one subscription per session, like the
-  inboxes: "" while the request waits, ``gone`` after), and a worker pings that
-  subject before it runs a request; ``gone`` or the server's no-responders
-  status (the requester's process is gone) means nobody waits any more, and
-  the work is terminated. (A requester that lost
+  before its deadline (cancelled, killed) is caught too: its bus answers
+  pings on ``live.<inbox>`` (one subscription per session, like the inboxes:
+  "" while the request waits, ``gone`` after), and a worker pings that subject
+  before it runs a request that has waited in the stream; ``gone`` or the
+  server's no-responders status (the requester's process is gone) means
+  nobody waits any more, and the work is terminated. Work stored less than
+  ``fresh_work`` seconds ago (1 s; by the server's stamp and the worker's
+  clock) is run without the ping, which was a third of a durable request's
+  time: its requester was there a moment ago, and one that gives up just
+  after a ping costs a wasted run all the same. (A requester that lost
   its connection re-sends its request once reconnected, so dropping work for
   a requester that is merely reconnecting loses nothing.)
 * **A missing worker fails fast.** A durable consumer outlives its workers,
@@ -157,12 +161,15 @@ class NatsBus:
     the redelivery timeout of unacked work; ``poll`` how often a waiting work
     subscription asks again (and notices the bus closing) and how often a
     waiting request checks that a worker is still there; ``reconnect_window``
-    how long an outage may last before requests fail (None: forever).
+    how long an outage may last before requests fail (None: forever);
+    ``fresh_work`` how long after it was stored work is run without asking
+    whether its requester still waits (0: always ask).
     """
 
     def __init__(
         self, nc: Any, js: Any, url: str, *, ack_wait: float, poll: float,
         reconnect_window: float | None = None, presence_grace: float = 10.0,
+        fresh_work: float = 1.0,
     ) -> None:
         self._nc = nc
         self._js = js
@@ -171,6 +178,7 @@ class NatsBus:
         self.poll = poll
         self.reconnect_window = reconnect_window
         self.presence_grace = presence_grace
+        self.fresh_work = fresh_work
         self._closed = False
         self._sends: set[MemoryObjectSendStream[Envelope]] = set()
         self._work: set[WorkSubscription] = set()
@@ -196,6 +204,7 @@ class NatsBus:
         cls, url: str, *, ack_wait: float = 30.0, poll: float = 1.0,
         connect_timeout: float = 5.0, reconnect_wait: float = 0.5,
         reconnect_window: float | None = 20.0, presence_grace: float = 10.0,
+        fresh_work: float = 1.0,
     ) -> NatsBus:
         """Connect to ``url`` (``nats://host:port``) and make sure the work stream exists."""
         try:
@@ -206,6 +215,8 @@ class NatsBus:
             ) from None
         if ack_wait <= 0 or poll <= 0:
             raise ConfigError(f"ack_wait and poll must be positive, got {ack_wait} and {poll}")
+        if fresh_work < 0:
+            raise ConfigError(f"fresh_work must not be negative, got {fresh_work}")
         if reconnect_window is not None and reconnect_window <= 0:
             raise ConfigError(f"reconnect_window must be positive or None, got {reconnect_window}")
         try:
@@ -266,7 +277,8 @@ class NatsBus:
                 f"JetStream is not available at {url} (start nats-server with -js): {exc}"
             ) from exc
         made.append(cls(nc, js, url, ack_wait=ack_wait, poll=poll,
-                        reconnect_window=reconnect_window, presence_grace=presence_grace))
+                        reconnect_window=reconnect_window, presence_grace=presence_grace,
+                        fresh_work=fresh_work))
         return made[0]
 
     def _remember(self, envelope_id: str, reply: Envelope | None) -> None:

@@ -31,6 +31,7 @@ class WorkHost(Protocol):
 
     ack_wait: float
     poll: float
+    fresh_work: float
     _closed: bool
     _nc: Any
     _taken: dict[str, None]
@@ -154,12 +155,22 @@ class WorkSubscription:
             late = time.time() - deadline
             await self._drop(msg, f"envelope {envelope.id} expired {late:.1f} s ago (its request gave up)")
             return None
-        if envelope.reply_to and await self._bus._answered(LIVE_PREFIX + envelope.reply_to) is False:
+        if envelope.reply_to and self._waited(msg) \
+                and await self._bus._answered(LIVE_PREFIX + envelope.reply_to) is False:
             await self._drop(msg, f"nobody waits for the reply to envelope {envelope.id} any more")
             return None
         self._bus._taken[envelope.id] = None
         self._held, self._held_id = msg, envelope.id
         return envelope
+
+    def _waited(self, msg: Any) -> bool:
+        """Whether ``msg`` was stored ``fresh_work`` seconds ago or more (the server's
+        stamp against our clock; True when the stamp cannot be read)."""
+        try:
+            stored = msg.metadata.timestamp.timestamp()
+        except Exception:
+            return True
+        return bool(time.time() - stored >= self._bus.fresh_work)
 
     async def _drop(self, msg: Any, reason: str) -> None:
         subject = str(getattr(msg, "subject", "?")).removeprefix(WORK_PREFIX)

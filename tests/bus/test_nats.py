@@ -49,29 +49,33 @@ def server(tmp_path: Path) -> Iterator[NatsServer]:
 class Worker:
     """A worker process (tests/bus/nats_worker.py) whose output is a file we poll.
 
-    ``gated``: its reviews wait for :meth:`open_gate` (see nats_worker.py).
+    ``gated``: its reviews wait for :meth:`open_gate`; ``ask``: it asks whether the
+    requester still waits before every review (see nats_worker.py).
     """
 
     def __init__(
-        self, server: NatsServer, log: Path, *, delay: float, ack_wait: float, gated: bool = False
+        self, server: NatsServer, log: Path, *, delay: float, ack_wait: float,
+        gated: bool = False, ask: bool = False,
     ) -> None:
         self.log = log
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tests.bus.nats_worker", server.url, "slow",
-                 str(delay), str(ack_wait), *(["gated"] if gated else [])],
+                 str(delay), str(ack_wait), *(["gated"] if gated else []),
+                 *(["ask"] if ask else [])],
                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
             )
         self.wait_for("ready")
 
     @classmethod
     async def start(
-        cls, server: NatsServer, log: Path, *, delay: float, ack_wait: float, gated: bool = False
+        cls, server: NatsServer, log: Path, *, delay: float, ack_wait: float,
+        gated: bool = False, ask: bool = False,
     ) -> Worker:
         """From async code: waiting for "ready" in a thread keeps the event loop (and so this
         process's own NATS traffic, unsubscribes included) running meanwhile."""
         return await anyio.to_thread.run_sync(
-            lambda: cls(server, log, delay=delay, ack_wait=ack_wait, gated=gated))
+            lambda: cls(server, log, delay=delay, ack_wait=ack_wait, gated=gated, ask=ask))
 
     def open_gate(self) -> None:
         os.kill(self.process.pid, signal.SIGUSR1)
@@ -364,7 +368,9 @@ async def test_work_whose_requester_is_gone_is_dropped_not_run(
             await consumer_when(server, "critic.*.review.slow", lambda info: info.num_pending == 1)
             asking.cancel_scope.cancel()  # the requester gives up (as a killed job would)
         await until_nobody_waits(server, LIVE_PREFIX + inbox(orphan))
-        fresh = await Worker.start(server, tmp_path / "fresh.log", delay=0, ack_wait=3600)
+        # `ask`: however soon it gets there, the orphan counts as having waited (a worker
+        # trusts work stored under a second ago; see test_fresh_work_is_run_without_asking).
+        fresh = await Worker.start(server, tmp_path / "fresh.log", delay=0, ack_wait=3600, ask=True)
         workers.append(fresh)
         await anyio.to_thread.run_sync(fresh.wait_for, "dropped work")
         tg.cancel_scope.cancel()
@@ -502,3 +508,39 @@ async def test_work_is_published_once_and_plain_subscribers_see_it_once(server: 
                 pytest.fail(f"the recorder got a message twice: {extra}")
     finally:
         await raw.close()
+
+
+@pytest.mark.parametrize("fresh_work", [3600.0, 0.0])
+async def test_fresh_work_is_run_without_asking_whether_its_requester_waits(
+    server: NatsServer, fresh_work: float
+) -> None:
+    # 3600: every request counts as fresh, so no worker ping reaches the requester's session;
+    # 0: each one has waited, so each is preceded by one.
+    async with (
+        await NatsBus.connect(server.url, fresh_work=fresh_work) as serving,
+        open_bus(server.url) as asking,
+        serving.subscribe("critic.*.review.f", group="g") as requests,
+        anyio.create_task_group() as tg,
+    ):
+        pings: list[str] = []
+        real = serving._answered
+
+        async def counted(subject: str) -> bool | None:
+            pings.append(subject)
+            return await real(subject)
+
+        serving._answered = counted  # type: ignore[method-assign]
+
+        async def echo() -> None:
+            async for request in requests:
+                await serving.publish(request.reply(request.payload, sender="echo"))
+
+        tg.start_soon(echo)
+        sent = [review("s", n) for n in range(3)]
+        sent = [e.model_copy(update={"topic": "critic.s.review.f"}) for e in sent]
+        for e in sent:
+            with anyio.fail_after(30):
+                assert (await asking.request(e)).parent == e.id
+        asked = [LIVE_PREFIX + inbox(e) for e in sent]
+        assert pings == ([] if fresh_work else asked)
+        tg.cancel_scope.cancel()
