@@ -85,21 +85,20 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from critic.bus.nats_core import CoreSubscription, PendingReply
 from critic.bus.nats_work import (
     DEADLINE_HEADER,
     GONE,
     LIVE_PREFIX,
     WORK_PREFIX,
     WorkSubscription,
-    first_problem,
 )
 from critic.bus.topics import Topic, inbox, topic_matches
 from critic.errors import BusError, BusUnavailable, ConfigError, NobodyServes
@@ -142,18 +141,6 @@ def durable_name(pattern: str, group: str) -> str:
     return f"{safe}-{digest}"
 
 
-class _CoreSubscription:
-    def __init__(self, receive: MemoryObjectReceiveStream[Envelope]) -> None:
-        self._receive = receive
-
-    async def receive(self) -> Envelope:
-        return await self._receive.receive()
-
-    async def __aiter__(self) -> AsyncIterator[Envelope]:
-        async for envelope in self._receive:
-            yield envelope
-
-
 class NatsBus:
     """A :class:`~critic.bus.base.Bus` on a NATS server with JetStream.
 
@@ -180,7 +167,7 @@ class NatsBus:
         self.presence_grace = presence_grace
         self.fresh_work = fresh_work
         self._closed = False
-        self._sends: set[MemoryObjectSendStream[Envelope]] = set()
+        self._plain: set[CoreSubscription] = set()
         self._work: set[WorkSubscription] = set()
         # Work taken by this bus's subscriptions, and the reply (None: none) to each
         # finished one, so a redelivery is answered again instead of done again.
@@ -192,7 +179,7 @@ class NatsBus:
         # One wildcard reply subscription per session (``critic.<s>.inbox.*``), not one
         # subscribe (and flush) per request; replies go to the pending request's callback.
         self._inboxes: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
-        self._pending: dict[str, Callable[[Any], None]] = {}
+        self._pending: dict[str, PendingReply] = {}
         # Work topics a JetStream consumer was seen for: durable consumers outlive their
         # workers, so a topic once served stays so (a `consumers_info` call per request was
         # a third of a durable request's time).
@@ -367,7 +354,7 @@ class NatsBus:
         async def deliver(msg: Any) -> None:
             pending = self._pending.get(msg.subject)
             if pending is not None:
-                pending(msg)
+                pending.deliver(msg)
 
         async def waiting(msg: Any) -> None:  # a worker asks before it runs the request
             if msg.reply:
@@ -424,39 +411,19 @@ class NatsBus:
             async with self._subscribe_work(pattern, group) as sub:
                 yield sub
             return
-        send, receive = anyio.create_memory_object_stream[Envelope](1024)
-
-        async def deliver(msg: Any) -> None:
-            if msg.headers and msg.headers.get("Status") == "503":
-                return  # no-responders status; only request() cares (see there)
-            try:
-                envelope = ENVELOPE_ADAPTER.validate_json(msg.data)
-            except ValueError as exc:  # a subscriber must not die of a message either
-                log.warning("dropped a message on %s: not a valid envelope (%s)",
-                            msg.subject, first_problem(exc))
-                return
-            if msg.subject.startswith(WORK_PREFIX) and msg.headers \
-                    and msg.headers.get("Nats-Msg-Id") != envelope.id:
-                return  # a requester's re-send after a reconnect: seen here once already
-            try:
-                send.send_nowait(envelope)
-            except anyio.WouldBlock:  # a full buffer: wait for the reader
-                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    await send.send(envelope)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass
-
+        plain = CoreSubscription()
         queue = group or ""
-        subs = [await self._nc.subscribe(pattern, queue=queue, cb=deliver)]
+        subs = [await self._nc.subscribe(pattern, queue=queue, cb=plain.deliver)]
         if may_hold_work(pattern):  # work is published to JetStream only, under its prefix
-            subs.append(await self._nc.subscribe(WORK_PREFIX + pattern, queue=queue, cb=deliver))
+            subs.append(await self._nc.subscribe(WORK_PREFIX + pattern, queue=queue,
+                                                 cb=plain.deliver))
         await self._nc.flush()
-        self._sends.add(send)
+        self._plain.add(plain)
         try:
-            with send, receive:
-                yield _CoreSubscription(receive)
+            yield plain
         finally:
-            self._sends.discard(send)
+            self._plain.discard(plain)
+            plain.close()
             for sub in subs:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
@@ -506,53 +473,41 @@ class NatsBus:
         envelope = envelope.model_copy(update={"reply_to": reply_to})
         # Fixed before anything is sent, so it is never later than our own giving up.
         deadline = None if timeout is None else time.time() + timeout
-        replies: list[Envelope] = []
-        got = anyio.Event()
-        nobody = False
-
-        def deliver(msg: Any) -> None:
-            nonlocal nobody
-            if msg.headers and msg.headers.get("Status") == "503":
-                nobody = True
-            elif not replies:
-                try:
-                    replies.append(ENVELOPE_ADAPTER.validate_json(msg.data))
-                except ValueError as exc:
-                    log.warning("ignored a reply on %s: not a valid envelope (%s)",
-                                reply_to, first_problem(exc))
-                    return
-            got.set()
-
         # The session's subscriptions (its inboxes, and the pings asking whether a request
         # still waits) see this request's reply once it is pending: no subscribe per request.
-        self._pending[reply_to] = deliver
+        pending = self._pending[reply_to] = PendingReply(reply_to)
         try:
             await self._session_inbox(envelope.session)
             durable = is_work(envelope.topic) and await self._served_durably(envelope.topic)
             reconnects = self.reconnects
             await self._publish(envelope, durable=durable, reply="" if durable else reply_to,
                                 deadline=deadline)
-            with anyio.fail_after(timeout):
-                while not got.is_set():
-                    with anyio.move_on_after(self.poll):
-                        await got.wait()
-                    if got.is_set():
-                        break
-                    self._check_outage()
-                    if self.reconnects != reconnects:
-                        # A reply sent while we were away is lost (core NATS): ask
-                        # again; a worker that already answered answers from its cache.
-                        reconnects = self.reconnects
-                        await self._resend(envelope, durable, reply_to, reconnects, deadline)
-                    elif durable and await self._worker_present(envelope.topic) is False:
-                        raise NobodyServes(
-                            f"nobody serves topic {envelope.topic!r} any more "
-                            "(every worker that did is gone)")
+            clock = asyncio.get_running_loop().time
+            end = math.inf if timeout is None else clock() + timeout
+            while not await pending.wait(min(self.poll, end - clock())):
+                if clock() >= end:
+                    raise TimeoutError(f"no reply on {envelope.topic!r} within {timeout:g} s")
+                with anyio.fail_after(None if timeout is None else end - clock()):
+                    reconnects = await self._check_on(envelope, durable, reconnects, deadline)
         finally:
             self._pending.pop(reply_to, None)
-        if nobody:
+        if pending.reply is None:
             raise NobodyServes(f"nobody serves topic {envelope.topic!r}")
-        return replies[0]
+        return pending.reply
+
+    async def _check_on(
+        self, envelope: Envelope, durable: bool, reconnects: int, deadline: float | None
+    ) -> int:
+        """Every ``poll`` seconds of a request's wait: is it still worth waiting?"""
+        self._check_outage()
+        if self.reconnects != reconnects:
+            # A reply sent while we were away is lost (core NATS): ask again; a worker
+            # that already answered answers from its cache.
+            await self._resend(envelope, durable, inbox(envelope), self.reconnects, deadline)
+        elif durable and await self._worker_present(envelope.topic) is False:
+            raise NobodyServes(f"nobody serves topic {envelope.topic!r} any more "
+                               "(every worker that did is gone)")
+        return self.reconnects
 
     async def _served_durably(self, topic: str) -> bool:
         """Whether work on ``topic`` goes to JetStream: a live worker serves it.
@@ -598,8 +553,8 @@ class NatsBus:
         self._closed = True
         for sub in list(self._work):
             sub.closed.set()
-        for send in list(self._sends):
-            await send.aclose()
+        for plain in list(self._plain):
+            plain.close()
         try:
             await self._nc.drain()
         except Exception:  # e.g. still reconnecting: drain refuses, close does not
