@@ -12,6 +12,13 @@ batches, p50 of each side's round trips:
    (JetStream pull consumer) subscriber, vs raw JetStream: publish to a stream,
    a pull consumer fetches, acks and replies on core NATS to the requester's
    inbox. ``durable_request_ratio`` = raw p50 / bus p50 (goal >= 0.6).
+
+A reference, not a goal: ``raw_envelope`` is raw nats-py request/reply doing the
+least a bus of validated envelopes must do (the requester builds, dumps and
+validates; the responder validates, builds the reply and dumps it).
+``envelope_floor_ratio`` = raw p50 / raw_envelope p50 is the request_ratio of such
+a bus with no overhead of its own; ``bus_vs_envelope_floor`` = raw_envelope p50 /
+bus p50 is how close the bus comes to it.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import anyio
 from _common import arguments, emit, log, percentile
 
 from critic.bus.nats import NatsBus
-from critic.messages import Draft, Envelope
+from critic.messages import ENVELOPE_ADAPTER, Draft, Envelope
 
 BINARY = Path(sys.executable).parent / "nats-server"
 SESSION = "bench"
@@ -78,7 +85,8 @@ async def measure(url: str, n: int, batches: int) -> dict[str, Any]:
 
     plain_topic = f"critic.{SESSION}.echo"
     work_topic = f"critic.{SESSION}.review.echo"
-    times: dict[str, list[float]] = {"raw": [], "bus": [], "raw_durable": [], "bus_durable": []}
+    times: dict[str, list[float]] = {"raw": [], "raw_envelope": [], "bus": [], "raw_durable": [],
+                                     "bus_durable": []}
     async with await NatsBus.connect(url) as server_bus, \
             await NatsBus.connect(url) as client_bus, anyio.create_task_group() as tg:
 
@@ -99,7 +107,20 @@ async def measure(url: str, n: int, batches: int) -> dict[str, Any]:
         async def respond(msg: Any) -> None:
             await msg.respond(msg.data)
 
+        async def respond_envelope(msg: Any) -> None:
+            request = ENVELOPE_ADAPTER.validate_json(msg.data)
+            reply = request.reply(request.payload, sender="echo")
+            await msg.respond(ENVELOPE_ADAPTER.dump_json(reply))
+
+        async def raw_envelope(i: int) -> None:
+            request = envelope(plain_topic, i)
+            request = request.model_copy(update={"reply_to": f"critic.{SESSION}.inbox.{request.id}"})
+            msg = await raw_client.request("rawenv.echo", ENVELOPE_ADAPTER.dump_json(request),
+                                           timeout=30)
+            ENVELOPE_ADAPTER.validate_json(msg.data)
+
         await raw_server.subscribe("raw.echo", cb=respond)
+        await raw_server.subscribe("rawenv.echo", cb=respond_envelope)
         js = raw_server.jetstream()
         await js.add_stream(StreamConfig(name="RAWBENCH", subjects=["rawwork.>"]))
         pull = await js.pull_subscribe("rawwork.echo", durable="raw",
@@ -142,6 +163,8 @@ async def measure(url: str, n: int, batches: int) -> dict[str, Any]:
             with anyio.fail_after(30):
                 if kind == "raw":
                     await raw_client.request("raw.echo", body, timeout=30)
+                elif kind == "raw_envelope":
+                    await raw_envelope(counter)
                 elif kind == "bus":
                     await client_bus.request(envelope(plain_topic, counter))
                 elif kind == "raw_durable":
@@ -169,6 +192,8 @@ async def measure(url: str, n: int, batches: int) -> dict[str, Any]:
         "p99_us": {k: round(percentile(v, 99) * 1e6, 1) for k, v in times.items()},
         "request_ratio": round(p50["raw"] / p50["bus"], 3),
         "durable_request_ratio": round(p50["raw_durable"] / p50["bus_durable"], 3),
+        "envelope_floor_ratio": round(p50["raw"] / p50["raw_envelope"], 3),
+        "bus_vs_envelope_floor": round(p50["raw_envelope"] / p50["bus"], 3),
     }
 
 
