@@ -273,15 +273,16 @@ async def test_two_workers_share_200_requests_each_answered_once(
     assert sorted(taken[0] + taken[1], key=int) == [str(n) for n in range(200)]  # none twice
 
 
-async def consumer_when(server: NatsServer, pattern: str, ready: Callable[[Any], bool]) -> Any:
-    """The worker consumer's info once ``ready(info)`` holds (observed state, not timed)."""
+async def consumer_when(server: NatsServer, pattern: str, ready: Callable[[Any], bool],
+                        group: str = WORKER_GROUP) -> Any:
+    """The consumer's info once ``ready(info)`` holds (observed state, not timed)."""
     import nats
 
     nc = await nats.connect(server.url)
     try:
         js = nc.jetstream()
         while True:
-            info = await js.consumer_info(STREAM, durable_name(pattern, WORKER_GROUP))
+            info = await js.consumer_info(STREAM, durable_name(pattern, group))
             if ready(info):
                 return info
             await anyio.sleep(0.05)
@@ -544,3 +545,45 @@ async def test_fresh_work_is_run_without_asking_whether_its_requester_waits(
         asked = [LIVE_PREFIX + inbox(e) for e in sent]
         assert pings == ([] if fresh_work else asked)
         tg.cancel_scope.cancel()
+
+
+async def test_work_in_hand_is_kept_alive_then_acked_once_answered(server: NatsServer) -> None:
+    import nats
+
+    # The worker's acks are NATS messages on $JS.ACK.<stream>...: a raw client watches them.
+    raw = await nats.connect(server.url)
+    acks: list[bytes] = []
+    kept, acked = anyio.Event(), anyio.Event()
+
+    async def watch(msg: Any) -> None:
+        acks.append(msg.data)
+        if acks.count(b"+WPI") >= 4:
+            kept.set()
+        if msg.data == b"":  # nats-py's ack (+ACK) has an empty body
+            acked.set()
+
+    await raw.subscribe(f"$JS.ACK.{STREAM}.>", cb=watch)
+    await raw.flush()
+    try:
+        async with (
+            open_bus(server.url, ack_wait=3.0) as bus,
+            bus.subscribe("critic.*.review.k", group="g") as work,
+        ):
+            first, second = (Envelope(session="s", topic="critic.s.review.k", sender="t",
+                                      payload=Draft(round=1, text=str(n))) for n in range(2))
+            await bus.publish(first)
+            with anyio.fail_after(60):
+                assert await work.receive() == first
+                # Held: "still working" every ack_wait / 3 s, so four of them span more than
+                # ack_wait, and the server must not hand the message out again meanwhile.
+                await kept.wait()
+                assert set(acks) == {b"+WPI"}, acks
+                await bus.publish(second)
+                assert await work.receive() == second  # asking for more settles the first
+                await acked.wait()
+                assert set(acks) == {b"+WPI", b""}, acks
+            info = await consumer_when(server, "critic.*.review.k",
+                                       lambda info: info.num_ack_pending == 1, group="g")
+            assert info.num_redelivered == 0 and info.delivered.consumer_seq == 2
+    finally:
+        await raw.close()
