@@ -7,15 +7,17 @@ Mapping (topics already are NATS subjects, ``critic.<session>.<...>``):
   interest retention; a separate prefix because a stream answers a publish's
   reply subject with its ack, which would break request/reply on the topic).
   Everything else is a core NATS publish on the topic itself.
+  A *group* subscription to a work pattern is a durable pull consumer shared
+  by the group's members (one per pattern and group), with explicit acks and
+  ``ack_wait`` redelivery: a worker that dies holding a message never acks
+  it, so another member gets it again.
 * A JetStream publish is a NATS message on its subject too, so a plain
   subscriber whose pattern can match work (a recorder on
   ``critic.<session>.>``) also subscribes to ``work.<pattern>`` and sees every
   envelope once (work used to be published a second time on core NATS for it;
   that was a third of a durable request's time). Order is kept per subject.
-  A *group* subscription to a work pattern is a durable pull consumer shared
-  by the group's members (one per pattern and group), with explicit acks and
-  ``ack_wait`` redelivery: a worker that dies holding a message never acks
-  it, so another member gets it again.
+  Its envelopes and each request's reply travel through asyncio queues and
+  futures (:mod:`critic.bus.nats_core`).
 * Acks need no protocol change: a subscription acks a message when its
   consumer asks for the next one (the consumer loops back only after it has
   replied); a message still held when the subscription ends (cancelled,
@@ -30,8 +32,9 @@ Mapping (topics already are NATS subjects, ``critic.<session>.<...>``):
   goes to JetStream only when a consumer serves it; the core publish carries
   the inbox as its NATS reply subject, so the server's no-responders status
   tells "nobody serves" (as in memory, any matching subscriber counts).
-  A bus subscribes once per session to ``critic.<session>.inbox.*`` and hands
-  each reply to the request waiting for it (no subscribe and flush per request).
+  A bus subscribes once per session to ``critic.<session>.inbox.*`` (and to
+  ``live.`` of it, below) and hands each reply to the request waiting for it:
+  no subscription per request.
 
 Hardening (each point answers a failure seen in use):
 
