@@ -11,7 +11,19 @@ batches, p50 of each side's round trips:
 2. Durable request: ``NatsBus.request`` on a work topic served by a queue-group
    (JetStream pull consumer) subscriber, vs raw JetStream: publish to a stream,
    a pull consumer fetches, acks and replies on core NATS to the requester's
-   inbox. ``durable_request_ratio`` = raw p50 / bus p50 (goal >= 0.6).
+   inbox. The raw stream keeps a message until it is acked, as the bus's does
+   (interest retention, file storage): an ack then deletes it, which costs the
+   server 100-200 µs per request on these machines. ``durable_request_ratio``
+   = raw p50 / bus p50 (goal >= 0.6). For reference, ``raw_durable_kept`` is
+   the same on a stream that keeps acked messages (limits retention, the
+   JetStream default, which the baseline used before 2026-11-24).
+
+A reference, not a goal: ``raw_envelope`` is raw nats-py request/reply doing the
+least a bus of validated envelopes must do (the requester builds, dumps and
+validates; the responder validates, builds the reply and dumps it).
+``envelope_floor_ratio`` = raw p50 / raw_envelope p50 is the request_ratio of such
+a bus with no overhead of its own; ``bus_vs_envelope_floor`` = raw_envelope p50 /
+bus p50 is how close the bus comes to it.
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ import anyio
 from _common import arguments, emit, log, percentile
 
 from critic.bus.nats import NatsBus
-from critic.messages import Draft, Envelope
+from critic.messages import ENVELOPE_ADAPTER, Draft, Envelope
 
 BINARY = Path(sys.executable).parent / "nats-server"
 SESSION = "bench"
@@ -74,11 +86,12 @@ def envelope(topic: str, i: int) -> Envelope:
 async def measure(url: str, n: int, batches: int) -> dict[str, Any]:
     import nats
     import nats.errors
-    from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+    from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 
     plain_topic = f"critic.{SESSION}.echo"
     work_topic = f"critic.{SESSION}.review.echo"
-    times: dict[str, list[float]] = {"raw": [], "bus": [], "raw_durable": [], "bus_durable": []}
+    times: dict[str, list[float]] = {"raw": [], "raw_envelope": [], "bus": [], "raw_durable": [],
+                                     "raw_durable_kept": [], "bus_durable": []}
     async with await NatsBus.connect(url) as server_bus, \
             await NatsBus.connect(url) as client_bus, anyio.create_task_group() as tg:
 
@@ -99,13 +112,31 @@ async def measure(url: str, n: int, batches: int) -> dict[str, Any]:
         async def respond(msg: Any) -> None:
             await msg.respond(msg.data)
 
-        await raw_server.subscribe("raw.echo", cb=respond)
-        js = raw_server.jetstream()
-        await js.add_stream(StreamConfig(name="RAWBENCH", subjects=["rawwork.>"]))
-        pull = await js.pull_subscribe("rawwork.echo", durable="raw",
-                                       config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT))
+        async def respond_envelope(msg: Any) -> None:
+            request = ENVELOPE_ADAPTER.validate_json(msg.data)
+            reply = request.reply(request.payload, sender="echo")
+            await msg.respond(ENVELOPE_ADAPTER.dump_json(reply))
 
-        async def raw_worker() -> None:
+        async def raw_envelope(i: int) -> None:
+            request = envelope(plain_topic, i)
+            request = request.model_copy(update={"reply_to": f"critic.{SESSION}.inbox.{request.id}"})
+            msg = await raw_client.request("rawenv.echo", ENVELOPE_ADAPTER.dump_json(request),
+                                           timeout=30)
+            ENVELOPE_ADAPTER.validate_json(msg.data)
+
+        await raw_server.subscribe("raw.echo", cb=respond)
+        await raw_server.subscribe("rawenv.echo", cb=respond_envelope)
+        js = raw_server.jetstream()
+        await js.add_stream(StreamConfig(name="RAWBENCH", subjects=["rawwork.>"],
+                                         retention=RetentionPolicy.INTEREST,
+                                         storage=StorageType.FILE))
+        await js.add_stream(StreamConfig(name="RAWKEPT", subjects=["rawkept.>"],
+                                         retention=RetentionPolicy.LIMITS,
+                                         storage=StorageType.FILE))
+
+        async def raw_worker(subject: str) -> None:
+            pull = await js.pull_subscribe(subject, durable=subject.replace(".", "-"),
+                                           config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT))
             while not raw_server.is_closed:
                 try:
                     msgs = await pull.fetch(1, timeout=5)
@@ -116,7 +147,8 @@ async def measure(url: str, n: int, batches: int) -> dict[str, Any]:
                     assert msg.headers is not None  # the benchmark sends every request with one
                     await raw_server.publish(msg.headers["Reply"], msg.data)
 
-        tg.start_soon(raw_worker)
+        tg.start_soon(raw_worker, "rawwork.echo")
+        tg.start_soon(raw_worker, "rawkept.echo")
         raw_js = raw_client.jetstream()
         replies: dict[str, anyio.Event] = {}
 
@@ -126,10 +158,10 @@ async def measure(url: str, n: int, batches: int) -> dict[str, Any]:
         await raw_client.subscribe("rawinbox.>", cb=raw_reply)
         await raw_client.flush()
 
-        async def raw_durable(i: int) -> None:
+        async def raw_durable(i: int, subject: str) -> None:
             inbox = f"rawinbox.{i}"
             got = replies[inbox] = anyio.Event()
-            await raw_js.publish("rawwork.echo", body, headers={"Reply": inbox})
+            await raw_js.publish(subject, body, headers={"Reply": inbox})
             await got.wait()
             del replies[inbox]
 
@@ -142,10 +174,14 @@ async def measure(url: str, n: int, batches: int) -> dict[str, Any]:
             with anyio.fail_after(30):
                 if kind == "raw":
                     await raw_client.request("raw.echo", body, timeout=30)
+                elif kind == "raw_envelope":
+                    await raw_envelope(counter)
                 elif kind == "bus":
                     await client_bus.request(envelope(plain_topic, counter))
                 elif kind == "raw_durable":
-                    await raw_durable(counter)
+                    await raw_durable(counter, "rawwork.echo")
+                elif kind == "raw_durable_kept":
+                    await raw_durable(counter, "rawkept.echo")
                 else:
                     await client_bus.request(envelope(work_topic, counter))
             return time.perf_counter() - start
@@ -169,6 +205,9 @@ async def measure(url: str, n: int, batches: int) -> dict[str, Any]:
         "p99_us": {k: round(percentile(v, 99) * 1e6, 1) for k, v in times.items()},
         "request_ratio": round(p50["raw"] / p50["bus"], 3),
         "durable_request_ratio": round(p50["raw_durable"] / p50["bus_durable"], 3),
+        "durable_request_ratio_vs_kept": round(p50["raw_durable_kept"] / p50["bus_durable"], 3),
+        "envelope_floor_ratio": round(p50["raw"] / p50["raw_envelope"], 3),
+        "bus_vs_envelope_floor": round(p50["raw_envelope"] / p50["bus"], 3),
     }
 
 

@@ -7,8 +7,8 @@ in-memory bus and a network bus are interchangeable.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
@@ -341,7 +341,9 @@ Payload = Annotated[
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex digits: ``uuid4().hex`` without the version bits, at a
+    third of its cost (two ids per bus request; ids are only ever compared)."""
+    return os.urandom(16).hex()
 
 
 class Envelope(BaseModel):

@@ -2,16 +2,22 @@
 
 Mapping (topics already are NATS subjects, ``critic.<session>.<...>``):
 
-* Every publish is a NATS publish, so plain subscribers (the session's
-  recorder on ``critic.<session>.>``) see every envelope.
 * Work topics (``critic.<session>.review.<critic>`` and ``.score.<...>``) are
-  also published to JetStream as ``work.<topic>`` (one stream, file storage,
+  published once, to JetStream, as ``work.<topic>`` (one stream, file storage,
   interest retention; a separate prefix because a stream answers a publish's
   reply subject with its ack, which would break request/reply on the topic).
+  Everything else is a core NATS publish on the topic itself.
   A *group* subscription to a work pattern is a durable pull consumer shared
   by the group's members (one per pattern and group), with explicit acks and
   ``ack_wait`` redelivery: a worker that dies holding a message never acks
   it, so another member gets it again.
+* A JetStream publish is a NATS message on its subject too, so a plain
+  subscriber whose pattern can match work (a recorder on
+  ``critic.<session>.>``) also subscribes to ``work.<pattern>`` and sees every
+  envelope once (work used to be published a second time on core NATS for it;
+  that was a third of a durable request's time). Order is kept per subject.
+  Its envelopes and each request's reply travel through asyncio queues and
+  futures (:mod:`critic.bus.nats_core`).
 * Acks need no protocol change: a subscription acks a message when its
   consumer asks for the next one (the consumer loops back only after it has
   replied); a message still held when the subscription ends (cancelled,
@@ -26,8 +32,9 @@ Mapping (topics already are NATS subjects, ``critic.<session>.<...>``):
   goes to JetStream only when a consumer serves it; the core publish carries
   the inbox as its NATS reply subject, so the server's no-responders status
   tells "nobody serves" (as in memory, any matching subscriber counts).
-  A bus subscribes once per session to ``critic.<session>.inbox.*`` and hands
-  each reply to the request waiting for it (no subscribe and flush per request).
+  A bus subscribes once per session to ``critic.<session>.inbox.*`` (and to
+  ``live.`` of it, below) and hands each reply to the request waiting for it:
+  no subscription per request.
 
 Hardening (each point answers a failure seen in use):
 
@@ -39,10 +46,16 @@ Hardening (each point answers a failure seen in use):
   copy carries ``Critic-Deadline`` (Unix time at which the requester gives
   up); a worker terminates work past it without running it (this assumes the
   machines' clocks agree to within a second or so). A requester that is gone
-  before its deadline (cancelled, killed) is caught without any clock: while
-  it waits it answers pings on ``live.<its inbox>``, and a worker pings that
-  subject before it runs a request; the server's no-responders status means
-  nobody waits any more, and the work is terminated. (A requester that lost
+  before its deadline (cancelled, killed) is caught too: its bus answers
+  pings on ``live.<inbox>`` (one subscription per session, like the inboxes:
+  "" while the request waits, ``gone`` after), and a worker pings that subject
+  before it runs a request that has waited in the stream; ``gone`` or the
+  server's no-responders status (the requester's process is gone) means
+  nobody waits any more, and the work is terminated. Work stored less than
+  ``fresh_work`` seconds ago (1 s; by the server's stamp and the worker's
+  clock) is run without the ping, which was a third of a durable request's
+  time: its requester was there a moment ago, and one that gives up just
+  after a ping costs a wasted run all the same. (A requester that lost
   its connection re-sends its request once reconnected, so dropping work for
   a requester that is merely reconnecting loses nothing.)
 * **A missing worker fails fast.** A durable consumer outlives its workers,
@@ -80,15 +93,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from critic.bus.nats_core import CoreSubscription, PendingReply
 from critic.bus.nats_work import (
     DEADLINE_HEADER,
+    GONE,
     LIVE_PREFIX,
     WORK_PREFIX,
     WorkSubscription,
-    first_problem,
 )
 from critic.bus.topics import Topic, inbox, topic_matches
 from critic.errors import BusError, BusUnavailable, ConfigError, NobodyServes
@@ -112,23 +125,23 @@ def is_work(pattern: str) -> bool:
     return len(parts) >= 4 and parts[0] == "critic" and parts[2] in ("review", "score")
 
 
+def may_hold_work(pattern: str) -> bool:
+    """Whether ``pattern`` matches some work subject (``critic.<s>.review|score.<...>``)."""
+    for i, part in enumerate(pattern.split(".")):
+        if part == ">":
+            return True
+        if (i == 0 and part not in ("critic", "*")) or (i == 2 and part not in ("review", "score", "*")):
+            return False
+        if i == 3:
+            return True
+    return False
+
+
 def durable_name(pattern: str, group: str) -> str:
     """A consumer name for (pattern, group): NATS names may not hold ``.``, ``*``, ``>``."""
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in group)[:40]
     digest = hashlib.sha1(pattern.encode()).hexdigest()[:12]
     return f"{safe}-{digest}"
-
-
-class _CoreSubscription:
-    def __init__(self, receive: MemoryObjectReceiveStream[Envelope]) -> None:
-        self._receive = receive
-
-    async def receive(self) -> Envelope:
-        return await self._receive.receive()
-
-    async def __aiter__(self) -> AsyncIterator[Envelope]:
-        async for envelope in self._receive:
-            yield envelope
 
 
 class NatsBus:
@@ -138,12 +151,15 @@ class NatsBus:
     the redelivery timeout of unacked work; ``poll`` how often a waiting work
     subscription asks again (and notices the bus closing) and how often a
     waiting request checks that a worker is still there; ``reconnect_window``
-    how long an outage may last before requests fail (None: forever).
+    how long an outage may last before requests fail (None: forever);
+    ``fresh_work`` how long after it was stored work is run without asking
+    whether its requester still waits (0: always ask).
     """
 
     def __init__(
         self, nc: Any, js: Any, url: str, *, ack_wait: float, poll: float,
         reconnect_window: float | None = None, presence_grace: float = 10.0,
+        fresh_work: float = 1.0,
     ) -> None:
         self._nc = nc
         self._js = js
@@ -152,8 +168,9 @@ class NatsBus:
         self.poll = poll
         self.reconnect_window = reconnect_window
         self.presence_grace = presence_grace
+        self.fresh_work = fresh_work
         self._closed = False
-        self._sends: set[MemoryObjectSendStream[Envelope]] = set()
+        self._plain: set[CoreSubscription] = set()
         self._work: set[WorkSubscription] = set()
         # Work taken by this bus's subscriptions, and the reply (None: none) to each
         # finished one, so a redelivery is answered again instead of done again.
@@ -164,8 +181,8 @@ class NatsBus:
         self._reconnected_at = -math.inf
         # One wildcard reply subscription per session (``critic.<s>.inbox.*``), not one
         # subscribe (and flush) per request; replies go to the pending request's callback.
-        self._inboxes: OrderedDict[str, Any] = OrderedDict()
-        self._pending: dict[str, Any] = {}
+        self._inboxes: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+        self._pending: dict[str, PendingReply] = {}
         # Work topics a JetStream consumer was seen for: durable consumers outlive their
         # workers, so a topic once served stays so (a `consumers_info` call per request was
         # a third of a durable request's time).
@@ -177,6 +194,7 @@ class NatsBus:
         cls, url: str, *, ack_wait: float = 30.0, poll: float = 1.0,
         connect_timeout: float = 5.0, reconnect_wait: float = 0.5,
         reconnect_window: float | None = 20.0, presence_grace: float = 10.0,
+        fresh_work: float = 1.0,
     ) -> NatsBus:
         """Connect to ``url`` (``nats://host:port``) and make sure the work stream exists."""
         try:
@@ -187,6 +205,8 @@ class NatsBus:
             ) from None
         if ack_wait <= 0 or poll <= 0:
             raise ConfigError(f"ack_wait and poll must be positive, got {ack_wait} and {poll}")
+        if fresh_work < 0:
+            raise ConfigError(f"fresh_work must not be negative, got {fresh_work}")
         if reconnect_window is not None and reconnect_window <= 0:
             raise ConfigError(f"reconnect_window must be positive or None, got {reconnect_window}")
         try:
@@ -247,7 +267,8 @@ class NatsBus:
                 f"JetStream is not available at {url} (start nats-server with -js): {exc}"
             ) from exc
         made.append(cls(nc, js, url, ack_wait=ack_wait, poll=poll,
-                        reconnect_window=reconnect_window, presence_grace=presence_grace))
+                        reconnect_window=reconnect_window, presence_grace=presence_grace,
+                        fresh_work=fresh_work))
         return made[0]
 
     def _remember(self, envelope_id: str, reply: Envelope | None) -> None:
@@ -269,6 +290,10 @@ class NatsBus:
 
     async def _retry(self, what: str, call: Any) -> Any:
         """Retry through a transient outage (the client is reconnecting meanwhile)."""
+        try:  # the usual case, without building a retry loop each time
+            return await call()
+        except Exception:
+            pass
         limit = self.reconnect_window or max(30.0, 2 * self.ack_wait)
         try:
             async for attempt in AsyncRetrying(
@@ -287,18 +312,20 @@ class NatsBus:
             ) from exc
 
     async def _answered(self, subject: str) -> bool | None:
-        """Does anybody answer a ping on ``subject``? None: cannot tell (no connection, no answer)."""
+        """Does anybody answer a ping on ``subject`` as present? None: cannot tell (no
+        connection, no answer). A session's inbox answers :data:`GONE` for a request that
+        no longer waits (its subscription covers every request of the session)."""
         import nats.errors
 
         if not self._nc.is_connected:
             return None
         try:
-            await self._nc.request(subject, b"", timeout=self.poll)
+            answer = await self._nc.request(subject, b"", timeout=self.poll)
         except nats.errors.NoRespondersError:
             return False
         except Exception:
             return None
-        return True
+        return bool(answer.data != GONE)
 
     async def _worker_present(self, topic: str) -> bool | None:
         """Is a worker serving ``topic`` connected now? (See the module docstring.)"""
@@ -321,7 +348,8 @@ class NatsBus:
         return found
 
     async def _session_inbox(self, session: str) -> None:
-        """Subscribe once to every reply inbox of ``session``; replies find their request."""
+        """Subscribe once to every reply inbox of ``session`` and to the pings asking
+        whether a request of it still waits; each reply finds its request."""
         if session in self._inboxes:
             self._inboxes.move_to_end(session)
             return
@@ -329,10 +357,17 @@ class NatsBus:
         async def deliver(msg: Any) -> None:
             pending = self._pending.get(msg.subject)
             if pending is not None:
-                await pending(msg)
+                pending.deliver(msg)
 
-        self._inboxes[session] = await self._nc.subscribe(
-            Topic.of(session, "inbox", "*").subject, cb=deliver)
+        async def waiting(msg: Any) -> None:  # a worker asks before it runs the request
+            if msg.reply:
+                still = msg.subject[len(LIVE_PREFIX):] in self._pending
+                with contextlib.suppress(Exception):
+                    await self._nc.publish(msg.reply, b"" if still else GONE)
+
+        replies = Topic.of(session, "inbox", "*").subject
+        self._inboxes[session] = (await self._nc.subscribe(replies, cb=deliver),
+                                  await self._nc.subscribe(LIVE_PREFIX + replies, cb=waiting))
         # A coordinator running many sessions keeps the latest ones' subscriptions only.
         while len(self._inboxes) > _INBOXES:
             old_session, old = self._inboxes.popitem(last=False)
@@ -340,8 +375,9 @@ class NatsBus:
                 self._inboxes[old_session] = old  # still awaited: keep it
                 self._inboxes.move_to_end(old_session, last=False)
                 break
-            with contextlib.suppress(Exception):
-                await old.unsubscribe()
+            for sub in old:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
     async def publish(self, envelope: Envelope) -> None:
         await self._publish(envelope, durable=is_work(envelope.topic))
@@ -354,18 +390,21 @@ class NatsBus:
             raise BusError("publish on a closed bus")
         data = ENVELOPE_ADAPTER.dump_json(envelope)
         parent = envelope.parent
-        if parent in self._taken and envelope.topic == f"critic.{envelope.session}.inbox.{parent}":
+        if parent is not None and parent in self._taken \
+                and envelope.topic == f"critic.{envelope.session}.inbox.{parent}":
             self._remember(parent, envelope)
-        if durable:  # stored before anyone is told, so a crash cannot lose it
-            headers = {"Nats-Msg-Id": envelope.id}
-            if deadline is not None:
-                headers[DEADLINE_HEADER] = f"{deadline:.3f}"
-            await self._retry(
-                f"publishing {envelope.topic}",
-                lambda: self._js.publish(WORK_PREFIX + envelope.topic, data, headers=headers),
-            )
-        # Core publishes are buffered by the client while it reconnects.
-        await self._nc.publish(envelope.topic, data, reply=reply)
+        if not durable:  # buffered by the client while it reconnects
+            await self._nc.publish(envelope.topic, data, reply=reply)
+            return
+        # Once, to JetStream: stored before anyone is told, so a crash cannot lose it;
+        # plain subscribers see it there too (see `subscribe`).
+        headers = {"Nats-Msg-Id": envelope.id}
+        if deadline is not None:
+            headers[DEADLINE_HEADER] = f"{deadline:.3f}"
+        await self._retry(
+            f"publishing {envelope.topic}",
+            lambda: self._js.publish(WORK_PREFIX + envelope.topic, data, headers=headers),
+        )
 
     @asynccontextmanager
     async def subscribe(self, pattern: str, *, group: str | None = None) -> AsyncIterator[Any]:
@@ -375,30 +414,22 @@ class NatsBus:
             async with self._subscribe_work(pattern, group) as sub:
                 yield sub
             return
-        send, receive = anyio.create_memory_object_stream[Envelope](1024)
-
-        async def deliver(msg: Any) -> None:
-            if msg.headers and msg.headers.get("Status") == "503":
-                return  # no-responders status; only request() cares (see there)
-            try:
-                envelope = ENVELOPE_ADAPTER.validate_json(msg.data)
-            except ValueError as exc:  # a subscriber must not die of a message either
-                log.warning("dropped a message on %s: not a valid envelope (%s)",
-                            msg.subject, first_problem(exc))
-                return
-            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                await send.send(envelope)
-
-        sub = await self._nc.subscribe(pattern, queue=group or "", cb=deliver)
+        plain = CoreSubscription()
+        queue = group or ""
+        subs = [await self._nc.subscribe(pattern, queue=queue, cb=plain.deliver)]
+        if may_hold_work(pattern):  # work is published to JetStream only, under its prefix
+            subs.append(await self._nc.subscribe(WORK_PREFIX + pattern, queue=queue,
+                                                 cb=plain.deliver))
         await self._nc.flush()
-        self._sends.add(send)
+        self._plain.add(plain)
         try:
-            with send, receive:
-                yield _CoreSubscription(receive)
+            yield plain
         finally:
-            self._sends.discard(send)
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            self._plain.discard(plain)
+            plain.close()
+            for sub in subs:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
     @asynccontextmanager
     async def _subscribe_work(self, pattern: str, group: str) -> AsyncIterator[WorkSubscription]:
@@ -445,63 +476,41 @@ class NatsBus:
         envelope = envelope.model_copy(update={"reply_to": reply_to})
         # Fixed before anything is sent, so it is never later than our own giving up.
         deadline = None if timeout is None else time.time() + timeout
-        replies: list[Envelope] = []
-        got = anyio.Event()
-        nobody = False
-
-        async def deliver(msg: Any) -> None:
-            nonlocal nobody
-            if msg.headers and msg.headers.get("Status") == "503":
-                nobody = True
-            elif not replies:
-                try:
-                    replies.append(ENVELOPE_ADAPTER.validate_json(msg.data))
-                except ValueError as exc:
-                    log.warning("ignored a reply on %s: not a valid envelope (%s)",
-                                reply_to, first_problem(exc))
-                    return
-            got.set()
-
-        async def waiting(msg: Any) -> None:  # a worker asks whether we still wait
-            if msg.reply:
-                with contextlib.suppress(Exception):
-                    await self._nc.publish(msg.reply, b"")
-
-        # Raw subscriptions (not subscribe()): the inbox must also see the no-responders status.
-        # No flush: the server reads this connection in order, so both subscriptions are in
-        # place before the request it sends next (and before any answer to it).
-        self._pending[reply_to] = deliver
-        subs = [await self._nc.subscribe(LIVE_PREFIX + reply_to, cb=waiting)]
+        # The session's subscriptions (its inboxes, and the pings asking whether a request
+        # still waits) see this request's reply once it is pending: no subscribe per request.
+        pending = self._pending[reply_to] = PendingReply(reply_to)
         try:
             await self._session_inbox(envelope.session)
             durable = is_work(envelope.topic) and await self._served_durably(envelope.topic)
             reconnects = self.reconnects
             await self._publish(envelope, durable=durable, reply="" if durable else reply_to,
                                 deadline=deadline)
-            with anyio.fail_after(timeout):
-                while not got.is_set():
-                    with anyio.move_on_after(self.poll):
-                        await got.wait()
-                    if got.is_set():
-                        break
-                    self._check_outage()
-                    if self.reconnects != reconnects:
-                        # A reply sent while we were away is lost (core NATS): ask
-                        # again; a worker that already answered answers from its cache.
-                        reconnects = self.reconnects
-                        await self._resend(envelope, durable, reply_to, reconnects, deadline)
-                    elif durable and await self._worker_present(envelope.topic) is False:
-                        raise NobodyServes(
-                            f"nobody serves topic {envelope.topic!r} any more "
-                            "(every worker that did is gone)")
+            clock = asyncio.get_running_loop().time
+            end = math.inf if timeout is None else clock() + timeout
+            while not await pending.wait(min(self.poll, end - clock())):
+                if clock() >= end:
+                    raise TimeoutError(f"no reply on {envelope.topic!r} within {timeout:g} s")
+                with anyio.fail_after(None if timeout is None else end - clock()):
+                    reconnects = await self._check_on(envelope, durable, reconnects, deadline)
         finally:
             self._pending.pop(reply_to, None)
-            for sub in subs:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
-        if nobody:
+        if pending.reply is None:
             raise NobodyServes(f"nobody serves topic {envelope.topic!r}")
-        return replies[0]
+        return pending.reply
+
+    async def _check_on(
+        self, envelope: Envelope, durable: bool, reconnects: int, deadline: float | None
+    ) -> int:
+        """Every ``poll`` seconds of a request's wait: is it still worth waiting?"""
+        self._check_outage()
+        if self.reconnects != reconnects:
+            # A reply sent while we were away is lost (core NATS): ask again; a worker
+            # that already answered answers from its cache.
+            await self._resend(envelope, durable, inbox(envelope), self.reconnects, deadline)
+        elif durable and await self._worker_present(envelope.topic) is False:
+            raise NobodyServes(f"nobody serves topic {envelope.topic!r} any more "
+                               "(every worker that did is gone)")
+        return self.reconnects
 
     async def _served_durably(self, topic: str) -> bool:
         """Whether work on ``topic`` goes to JetStream: a live worker serves it.
@@ -530,8 +539,8 @@ class NatsBus:
             await self._nc.publish(envelope.topic, ENVELOPE_ADAPTER.dump_json(envelope),
                                    reply=reply_to)
             return
-        # A new message id, or the stream's dedup window drops it; only to JetStream,
-        # so recorders do not see the request twice.
+        # A new message id, or the stream's dedup window drops it; plain subscribers skip
+        # it for that id (it is not the envelope's), so recorders see the request once.
         headers = {"Nats-Msg-Id": f"{envelope.id}.{n}"}
         if deadline is not None:
             headers[DEADLINE_HEADER] = f"{deadline:.3f}"
@@ -547,8 +556,8 @@ class NatsBus:
         self._closed = True
         for sub in list(self._work):
             sub.closed.set()
-        for send in list(self._sends):
-            await send.aclose()
+        for plain in list(self._plain):
+            plain.close()
         try:
             await self._nc.drain()
         except Exception:  # e.g. still reconnecting: drain refuses, close does not

@@ -31,6 +31,7 @@ class WorkHost(Protocol):
 
     ack_wait: float
     poll: float
+    fresh_work: float
     _closed: bool
     _nc: Any
     _taken: dict[str, None]
@@ -44,6 +45,8 @@ class WorkHost(Protocol):
 WORK_PREFIX = "work."
 #: Prefix of the presence pings: ``live.<pattern>`` (workers), ``live.<inbox>`` (requesters).
 LIVE_PREFIX = "live."
+#: A session's answer to ``live.<inbox>`` for a request that no longer waits.
+GONE = b"gone"
 #: Header of a work message: the Unix time at which its requester gives up.
 DEADLINE_HEADER = "Critic-Deadline"
 
@@ -78,19 +81,16 @@ class WorkSubscription:
     def __init__(self, bus: WorkHost, pull: Any, tg: TaskGroup) -> None:
         self._bus = bus
         self._pull = pull
-        self._tg = tg
         self._held: Any = None
         self._held_id: str | None = None
-        self._keepalive: anyio.CancelScope | None = None
         self.closed = anyio.Event()
+        # One task for the subscription's life, not one started and cancelled per message.
+        tg.start_soon(self._keep_alive)
 
     async def _settle(self, ack: bool) -> None:
         msg, self._held = self._held, None
         if ack and self._held_id is not None and self._held_id not in self._bus._replies:
             self._bus._remember(self._held_id, None)
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            self._keepalive = None
         if msg is None:
             return
         with contextlib.suppress(Exception):  # a lost ack only means a redelivery
@@ -99,12 +99,18 @@ class WorkSubscription:
             else:
                 await msg.nak()
 
-    async def _keep_alive(self, msg: Any, scope: anyio.CancelScope) -> None:
-        with scope:
-            while True:
-                await anyio.sleep(self._bus.ack_wait / 3)
+    async def _keep_alive(self) -> None:
+        """Tell the server every ``ack_wait / 3`` seconds that the held message is in hand.
+
+        A message taken just before a tick is touched sooner than that: harmless,
+        and no gap between touches is ever longer.
+        """
+        while True:
+            await anyio.sleep(self._bus.ack_wait / 3)
+            held = self._held
+            if held is not None:
                 with contextlib.suppress(Exception):
-                    await msg.in_progress()
+                    await held.in_progress()
 
     async def receive(self) -> Envelope:
         import nats.errors
@@ -149,14 +155,22 @@ class WorkSubscription:
             late = time.time() - deadline
             await self._drop(msg, f"envelope {envelope.id} expired {late:.1f} s ago (its request gave up)")
             return None
-        if envelope.reply_to and await self._bus._answered(LIVE_PREFIX + envelope.reply_to) is False:
+        if envelope.reply_to and self._waited(msg) \
+                and await self._bus._answered(LIVE_PREFIX + envelope.reply_to) is False:
             await self._drop(msg, f"nobody waits for the reply to envelope {envelope.id} any more")
             return None
         self._bus._taken[envelope.id] = None
         self._held, self._held_id = msg, envelope.id
-        self._keepalive = anyio.CancelScope()
-        self._tg.start_soon(self._keep_alive, msg, self._keepalive)
         return envelope
+
+    def _waited(self, msg: Any) -> bool:
+        """Whether ``msg`` was stored ``fresh_work`` seconds ago or more (the server's
+        stamp against our clock; True when the stamp cannot be read)."""
+        try:
+            stored = msg.metadata.timestamp.timestamp()
+        except Exception:
+            return True
+        return bool(time.time() - stored >= self._bus.fresh_work)
 
     async def _drop(self, msg: Any, reason: str) -> None:
         subject = str(getattr(msg, "subject", "?")).removeprefix(WORK_PREFIX)

@@ -1,13 +1,14 @@
 """A worker process for the NATS tests: serves a model-free critic that takes ``delay`` seconds.
 
-    python -m tests.bus.nats_worker URL NAME DELAY ACK_WAIT [gated]
+    python -m tests.bus.nats_worker URL NAME DELAY ACK_WAIT [gated] [ask]
 
 Prints ``ready`` once serving and ``got <draft text>`` when it takes a review,
 so a test knows which process holds which work (and can SIGKILL it). The
 critique's suggestion names this process, so a test sees who finished what.
 ``gated``: every review waits, after printing ``got``, until the process gets
-SIGUSR1, so a test decides when work may finish. The bus's log (dropped
-messages) goes to stdout too.
+SIGUSR1, so a test decides when work may finish. ``ask``: the worker asks
+whether a requester still waits before every review, however fresh the work
+(``fresh_work=0``). The bus's log (dropped messages) goes to stdout too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import anyio
 from anyio.abc import TaskStatus
 
-from critic.bus.nats import open_bus
+from critic.bus.nats import NatsBus
 from critic.bus.worker import serve_critics
 from critic.messages import Critique, ReviewRequest
 from critic.protocols import Recorder
@@ -51,10 +52,13 @@ async def open_gate(gate: anyio.Event, *, task_status: TaskStatus[None]) -> None
             gate.set()
 
 
-async def main(url: str, name: str, delay: float, ack_wait: float, gated: bool) -> None:
+async def main(url: str, name: str, delay: float, ack_wait: float, flags: list[str]) -> None:
     logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format="%(name)s: %(message)s")
+    gated = "gated" in flags
+    bus = await NatsBus.connect(url, ack_wait=ack_wait, reconnect_window=None,
+                                fresh_work=0.0 if "ask" in flags else 1.0)
     async with (
-        open_bus(url, ack_wait=ack_wait, reconnect_window=None) as bus,
+        bus,
         anyio.create_task_group() as tg,
     ):
         gate = anyio.Event() if gated else None
@@ -67,5 +71,4 @@ async def main(url: str, name: str, delay: float, ack_wait: float, gated: bool) 
 
 if __name__ == "__main__":
     url, name, delay, ack_wait = sys.argv[1:5]
-    gated = sys.argv[5:] == ["gated"]
-    anyio.run(main, url, name, float(delay), float(ack_wait), gated, backend="asyncio")
+    anyio.run(main, url, name, float(delay), float(ack_wait), sys.argv[5:], backend="asyncio")

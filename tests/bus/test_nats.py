@@ -15,8 +15,16 @@ from typing import Any
 import anyio
 import pytest
 
-from critic.bus.nats import STREAM, NatsBus, check_bus_url, durable_name, is_work, open_bus
-from critic.bus.nats_work import DEADLINE_HEADER, LIVE_PREFIX
+from critic.bus.nats import (
+    STREAM,
+    NatsBus,
+    check_bus_url,
+    durable_name,
+    is_work,
+    may_hold_work,
+    open_bus,
+)
+from critic.bus.nats_work import DEADLINE_HEADER, GONE, LIVE_PREFIX
 from critic.bus.topics import inbox
 from critic.bus.worker import WORKER_GROUP
 from critic.errors import BusError, ConfigError
@@ -41,29 +49,33 @@ def server(tmp_path: Path) -> Iterator[NatsServer]:
 class Worker:
     """A worker process (tests/bus/nats_worker.py) whose output is a file we poll.
 
-    ``gated``: its reviews wait for :meth:`open_gate` (see nats_worker.py).
+    ``gated``: its reviews wait for :meth:`open_gate`; ``ask``: it asks whether the
+    requester still waits before every review (see nats_worker.py).
     """
 
     def __init__(
-        self, server: NatsServer, log: Path, *, delay: float, ack_wait: float, gated: bool = False
+        self, server: NatsServer, log: Path, *, delay: float, ack_wait: float,
+        gated: bool = False, ask: bool = False,
     ) -> None:
         self.log = log
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tests.bus.nats_worker", server.url, "slow",
-                 str(delay), str(ack_wait), *(["gated"] if gated else [])],
+                 str(delay), str(ack_wait), *(["gated"] if gated else []),
+                 *(["ask"] if ask else [])],
                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
             )
         self.wait_for("ready")
 
     @classmethod
     async def start(
-        cls, server: NatsServer, log: Path, *, delay: float, ack_wait: float, gated: bool = False
+        cls, server: NatsServer, log: Path, *, delay: float, ack_wait: float,
+        gated: bool = False, ask: bool = False,
     ) -> Worker:
         """From async code: waiting for "ready" in a thread keeps the event loop (and so this
         process's own NATS traffic, unsubscribes included) running meanwhile."""
         return await anyio.to_thread.run_sync(
-            lambda: cls(server, log, delay=delay, ack_wait=ack_wait, gated=gated))
+            lambda: cls(server, log, delay=delay, ack_wait=ack_wait, gated=gated, ask=ask))
 
     def open_gate(self) -> None:
         os.kill(self.process.pid, signal.SIGUSR1)
@@ -225,6 +237,10 @@ def test_trio_is_refused() -> None:
 
 def test_work_topics_and_names() -> None:
     assert is_work("critic.s.review.correctness") and is_work("critic.*.score.x")
+    for pattern in ("critic.s.>", "critic.>", ">", "*.s.*.x", "critic.*.review.*", "critic.s.score.a.b"):
+        assert may_hold_work(pattern), pattern
+    for pattern in ("critic.s.judge", "critic.s.review", "critic.s.inbox.*", "other.>", "critic.s.*"):
+        assert not may_hold_work(pattern), pattern
     assert not is_work("critic.s.inbox.1") and not is_work("critic.s.review")
     name = durable_name("critic.*.review.a", "critic-workers")
     assert "." not in name and "*" not in name and name != durable_name("critic.*.review.b", "critic-workers")
@@ -257,15 +273,16 @@ async def test_two_workers_share_200_requests_each_answered_once(
     assert sorted(taken[0] + taken[1], key=int) == [str(n) for n in range(200)]  # none twice
 
 
-async def consumer_when(server: NatsServer, pattern: str, ready: Callable[[Any], bool]) -> Any:
-    """The worker consumer's info once ``ready(info)`` holds (observed state, not timed)."""
+async def consumer_when(server: NatsServer, pattern: str, ready: Callable[[Any], bool],
+                        group: str = WORKER_GROUP) -> Any:
+    """The consumer's info once ``ready(info)`` holds (observed state, not timed)."""
     import nats
 
     nc = await nats.connect(server.url)
     try:
         js = nc.jetstream()
         while True:
-            info = await js.consumer_info(STREAM, durable_name(pattern, WORKER_GROUP))
+            info = await js.consumer_info(STREAM, durable_name(pattern, group))
             if ready(info):
                 return info
             await anyio.sleep(0.05)
@@ -351,8 +368,10 @@ async def test_work_whose_requester_is_gone_is_dropped_not_run(
             # Stored and waiting behind s0 (which the busy worker holds unacked):
             await consumer_when(server, "critic.*.review.slow", lambda info: info.num_pending == 1)
             asking.cancel_scope.cancel()  # the requester gives up (as a killed job would)
-        await until_nobody_answers(server, LIVE_PREFIX + inbox(orphan))
-        fresh = await Worker.start(server, tmp_path / "fresh.log", delay=0, ack_wait=3600)
+        await until_nobody_waits(server, LIVE_PREFIX + inbox(orphan))
+        # `ask`: however soon it gets there, the orphan counts as having waited (a worker
+        # trusts work stored under a second ago; see test_fresh_work_is_run_without_asking).
+        fresh = await Worker.start(server, tmp_path / "fresh.log", delay=0, ack_wait=3600, ask=True)
         workers.append(fresh)
         await anyio.to_thread.run_sync(fresh.wait_for, "dropped work")
         tg.cancel_scope.cancel()
@@ -361,8 +380,9 @@ async def test_work_whose_requester_is_gone_is_dropped_not_run(
     assert "1" not in fresh.got() + busy.got(), "nobody ran the orphaned review"
 
 
-async def until_nobody_answers(server: NatsServer, subject: str) -> None:
-    """Wait until a ping on ``subject`` gets the no-responders status: observed state."""
+async def until_nobody_waits(server: NatsServer, subject: str) -> None:
+    """Wait until a ping on ``subject`` says nobody waits (no responders, or the requester's
+    session answers GONE): observed state."""
     import nats
     import nats.errors
 
@@ -370,7 +390,8 @@ async def until_nobody_answers(server: NatsServer, subject: str) -> None:
     try:
         while True:
             try:
-                await nc.request(subject, b"", timeout=5)
+                if (await nc.request(subject, b"", timeout=5)).data == GONE:
+                    return
             except nats.errors.NoRespondersError:
                 return
             except nats.errors.TimeoutError:
@@ -399,8 +420,9 @@ async def test_requests_of_a_session_share_one_reply_subscription(server: NatsSe
             with anyio.fail_after(10):
                 reply = await asking.request(e)
             assert reply.parent == e.id and reply.payload == Draft(round=1, text=str(i))
-        # One lasting subscription for session s's inboxes; the per-request ones are gone.
-        assert len(asking._nc._subs) == before + 1
+        # Two lasting subscriptions for session s (its inboxes, the pings asking whether a
+        # request still waits), none per request.
+        assert len(asking._nc._subs) == before + 2
         assert list(asking._inboxes) == ["s"] and asking._pending == {}
         tg.cancel_scope.cancel()
 
@@ -440,3 +462,128 @@ async def test_a_worker_seen_within_poll_is_not_pinged_again(server: NatsServer)
         assert await bus._served_durably(topic) and pings == 1  # seen just now
         bus._present_at[topic] -= bus.poll  # as if `poll` seconds had passed
         assert await bus._served_durably(topic) and pings == 2
+
+
+async def test_work_is_published_once_and_plain_subscribers_see_it_once(server: NatsServer) -> None:
+    import nats
+
+    # A raw client counts what reaches the server's subjects: the work copy only, and a
+    # re-send (after a reconnect) reaches JetStream but no recorder.
+    raw = await nats.connect(server.url)
+    subjects: list[str] = []
+    markers = anyio.Event()
+
+    async def count(msg: Any) -> None:
+        subjects.append(msg.subject)
+        if {"critic.s.end", "work.critic.s.review.end"} <= set(subjects):
+            markers.set()
+
+    await raw.subscribe("critic.s.>", cb=count)
+    await raw.subscribe("work.critic.s.>", cb=count)
+    await raw.flush()
+    try:
+        async with (
+            open_bus(server.url) as bus,
+            bus.subscribe("critic.s.>") as recorder,
+            bus.subscribe("critic.*.review.once", group="g") as work,
+        ):
+            e = Envelope(session="s", topic="critic.s.review.once", sender="t",
+                         payload=Draft(round=1, text="x"))
+            await bus.publish(e)
+            assert await work.receive() == e
+            await bus._resend(e, True, inbox(e), 1, None)
+            # Markers on both kinds of subject: each arrives after what was sent before it
+            # on its own subscription, so nothing of `e` can still be on its way.
+            ends = [Envelope(session="s", topic=t, sender="t", payload=Draft(round=1, text="end"))
+                    for t in ("critic.s.review.end", "critic.s.end")]
+            for end in ends:
+                await bus.publish(end)
+            with anyio.fail_after(30):
+                await markers.wait()
+                seen = [await recorder.receive() for _ in range(3)]
+            assert subjects.count("work.critic.s.review.once") == 2  # the publish and the re-send
+            assert "critic.s.review.once" not in subjects, "work also went out on core NATS"
+            assert sorted(x.id for x in seen) == sorted([e.id, *(end.id for end in ends)])
+            with anyio.move_on_after(0.5):
+                extra = await recorder.receive()
+                pytest.fail(f"the recorder got a message twice: {extra}")
+    finally:
+        await raw.close()
+
+
+@pytest.mark.parametrize("fresh_work", [3600.0, 0.0])
+async def test_fresh_work_is_run_without_asking_whether_its_requester_waits(
+    server: NatsServer, fresh_work: float
+) -> None:
+    # 3600: every request counts as fresh, so no worker ping reaches the requester's session;
+    # 0: each one has waited, so each is preceded by one.
+    async with (
+        await NatsBus.connect(server.url, fresh_work=fresh_work) as serving,
+        open_bus(server.url) as asking,
+        serving.subscribe("critic.*.review.f", group="g") as requests,
+        anyio.create_task_group() as tg,
+    ):
+        pings: list[str] = []
+        real = serving._answered
+
+        async def counted(subject: str) -> bool | None:
+            pings.append(subject)
+            return await real(subject)
+
+        serving._answered = counted  # type: ignore[method-assign]
+
+        async def echo() -> None:
+            async for request in requests:
+                await serving.publish(request.reply(request.payload, sender="echo"))
+
+        tg.start_soon(echo)
+        sent = [review("s", n) for n in range(3)]
+        sent = [e.model_copy(update={"topic": "critic.s.review.f"}) for e in sent]
+        for e in sent:
+            with anyio.fail_after(30):
+                assert (await asking.request(e)).parent == e.id
+        asked = [LIVE_PREFIX + inbox(e) for e in sent]
+        assert pings == ([] if fresh_work else asked)
+        tg.cancel_scope.cancel()
+
+
+async def test_work_in_hand_is_kept_alive_then_acked_once_answered(server: NatsServer) -> None:
+    import nats
+
+    # The worker's acks are NATS messages on $JS.ACK.<stream>...: a raw client watches them.
+    raw = await nats.connect(server.url)
+    acks: list[bytes] = []
+    kept, acked = anyio.Event(), anyio.Event()
+
+    async def watch(msg: Any) -> None:
+        acks.append(msg.data)
+        if acks.count(b"+WPI") >= 4:
+            kept.set()
+        if msg.data == b"":  # nats-py's ack (+ACK) has an empty body
+            acked.set()
+
+    await raw.subscribe(f"$JS.ACK.{STREAM}.>", cb=watch)
+    await raw.flush()
+    try:
+        async with (
+            open_bus(server.url, ack_wait=3.0) as bus,
+            bus.subscribe("critic.*.review.k", group="g") as work,
+        ):
+            first, second = (Envelope(session="s", topic="critic.s.review.k", sender="t",
+                                      payload=Draft(round=1, text=str(n))) for n in range(2))
+            await bus.publish(first)
+            with anyio.fail_after(60):
+                assert await work.receive() == first
+                # Held: "still working" every ack_wait / 3 s, so four of them span more than
+                # ack_wait, and the server must not hand the message out again meanwhile.
+                await kept.wait()
+                assert set(acks) == {b"+WPI"}, acks
+                await bus.publish(second)
+                assert await work.receive() == second  # asking for more settles the first
+                await acked.wait()
+                assert set(acks) == {b"+WPI", b""}, acks
+            info = await consumer_when(server, "critic.*.review.k",
+                                       lambda info: info.num_ack_pending == 1, group="g")
+            assert info.num_redelivered == 0 and info.delivered.consumer_seq == 2
+    finally:
+        await raw.close()
