@@ -9,7 +9,9 @@ valid critique JSON; ``GET /v1/models`` answers at once (health check).
 
 It binds 127.0.0.1 on a free port and prints that port as its first stdout
 line, so the caller never races for a port. It also reports the highest number
-of requests it ever had in flight at ``GET /stats``.
+of requests it ever had in flight at ``GET /stats``, and what each chat request
+carried (its ``model``, headers, whether it asked for structured output) at
+``GET /requests``, so a test can assert on what the client sent.
 
 For tests, ``--hold N`` makes structured requests (those with a
 ``response_format``: the critiques) wait until N of them are in flight at once;
@@ -39,11 +41,14 @@ CRITIQUE = json.dumps({"problems": ["No check for negative n."],
 def app(latency: float, concurrency: int, hold: int = 0) -> Starlette:
     slots = anyio.Semaphore(concurrency)
     stats = {"in_flight": 0, "max_in_flight": 0, "requests": 0}
+    seen: list[dict[str, object]] = []
     held = {"now": 0}
     gathered = anyio.Event()
 
     async def completions(request: Request) -> JSONResponse:
         body = await request.json()
+        seen.append({"model": body.get("model"), "headers": dict(request.headers),
+                     "structured": "response_format" in body})
         async with slots:
             stats["in_flight"] += 1
             stats["requests"] += 1
@@ -71,10 +76,14 @@ def app(latency: float, concurrency: int, hold: int = 0) -> Starlette:
     async def show_stats(request: Request) -> JSONResponse:
         return JSONResponse(stats)
 
+    async def show_requests(request: Request) -> JSONResponse:
+        return JSONResponse(seen)
+
     return Starlette(routes=[
         Route("/v1/chat/completions", completions, methods=["POST"]),
         Route("/v1/models", models),
         Route("/stats", show_stats),
+        Route("/requests", show_requests),
     ])
 
 

@@ -17,7 +17,7 @@ from critic.backends.base import Completion, GenerationParams
 from critic.backends.cache import CachedModel, ResponseCache
 from critic.backends.llama_cpp import LlamaCppModel
 from critic.backends.openai import HttpOptions, OpenAIModel
-from critic.backends.options import ModelOptions
+from critic.backends.options import ModelEndpoint, ModelOptions
 from critic.backends.pool import ModelPool, open_model
 from critic.bus.hosting import RemoteCritic
 from critic.bus.memory import MemoryBus
@@ -184,6 +184,7 @@ __all__ = [
     "MemoryBus",
     "Model",
     "ModelCall",
+    "ModelEndpoint",
     "ModelError",
     "ModelOpener",
     "ModelOptions",

@@ -154,6 +154,10 @@ class DebateRules(BaseModel):
     rounds: int = Field(default=2, ge=1)
     converge_at: float = Field(default=1.0, gt=0.5, le=1.0)
     """Share of the answering debaters that must agree to stop (above 0.5: a majority)."""
+    max_total_tokens: int | None = Field(default=None, ge=1)
+    """Stop after a round once every call so far has used this many tokens (``stop="budget"``)."""
+    max_seconds: float | None = Field(default=None, gt=0.0)
+    """Stop after a round that ends this many seconds after the start (``stop="budget"``)."""
 
 
 class DebateConfig(Settings):
@@ -168,6 +172,8 @@ class DebateConfig(Settings):
     judge: str = MAJORITY
     extract: str = "number"
     converge_at: float = 1.0
+    max_total_tokens: int | None = None
+    max_seconds: float | None = None
     temperature: float = Field(default=0.7, ge=0.0)
     max_tokens: int = Field(default=160, ge=1)
     forbid_self_judging: bool = False
@@ -196,7 +202,9 @@ class DebateConfig(Settings):
     def rules(self) -> DebateRules:
         """The debate's stop rules (validated by :class:`DebateRules`, as ``Debate`` does)."""
         try:
-            return DebateRules(rounds=self.rounds, converge_at=self.converge_at)
+            return DebateRules(rounds=self.rounds, converge_at=self.converge_at,
+                               max_total_tokens=self.max_total_tokens,
+                               max_seconds=self.max_seconds)
         except ValidationError as exc:
             raise ValueError(cli_message(exc)) from None
 

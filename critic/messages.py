@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 
 Decision = Literal["accept", "revise", "discard"]
 CritiqueStatus = Literal["ok", "error", "timeout"]
@@ -113,6 +113,9 @@ class ReviewRequest(Message):
     session: str | None = None
     """The session asking: a critic with session memory keeps one conversation per
     session. None (as in ``critic score``): a standalone review in a clean state."""
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    """What the scored record says about the output (``critic score``'s ``metadata``:
+    its model, its source...); empty in sessions. Role templates see it as ``metadata``."""
 
 
 class Critique(Message):
@@ -136,6 +139,8 @@ class Critique(Message):
     usage: Usage = Usage()
     latency: float = 0.0
     """Seconds spent in model calls for this critique."""
+    rejected: bool = False
+    """A veto (a person typed reject): the judge discards the draft, whatever the scores."""
 
     @property
     def scored(self) -> bool:
@@ -196,7 +201,7 @@ class Outcome(Message):
     ``draft`` is the accepted draft, or on discard the best-scored draft seen
     (None only if no draft was ever produced); ``stop`` names the rule that
     ended the session: accepted, threshold, plateau, max_rounds, budget,
-    no_scores or error.
+    no_scores, rejected (a critic's veto) or error.
     """
 
     kind: Literal["outcome"] = "outcome"
@@ -315,7 +320,7 @@ class DebateOutcome(Message):
     answer: str | None
     text: str | None = None
     reason: str
-    stop: Literal["converged", "max_rounds", "no_debaters"]
+    stop: Literal["converged", "max_rounds", "no_debaters", "budget"]
     rounds_used: int
     convergence_round: int | None
     answers: tuple[dict[str, str | None], ...]

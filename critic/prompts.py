@@ -207,6 +207,9 @@ TEMPLATE_VARIABLES: Mapping[str, object] = {
     "tests": "TESTS",
     # Debates: the other debaters' answers (or, for a debate judge, all final answers).
     "answers": "ANSWERS",
+    # Critics: the scored record's metadata (critic score), empty elsewhere. Checked empty,
+    # so a template must allow for a missing key ({% if metadata.model is defined %}).
+    "metadata": {},
 }
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -103,6 +104,12 @@ class StubServer:
     def stats(self) -> dict[str, int]:
         body = httpx.get(f"http://127.0.0.1:{self.port}/stats", timeout=5).json()
         return {str(k): int(v) for k, v in body.items()}
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Each chat request received: ``model``, ``headers`` (lower-case names), ``structured``."""
+        body = httpx.get(f"http://127.0.0.1:{self.port}/requests", timeout=5).json()
+        assert isinstance(body, list)
+        return body
 
     @classmethod
     @contextmanager

@@ -65,6 +65,7 @@ PUBLIC = [
     "MemoryBus",
     "Model",
     "ModelCall",
+    "ModelEndpoint",
     "ModelError",
     "ModelOpener",
     "ModelOptions",

@@ -39,6 +39,7 @@ import anyio
 
 from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.backends.llama_shared import Abandoned, Request, SharedPrefixEngine
+from critic.backends.meter import Report, call_report
 from critic.errors import ConfigError, ModelError
 from critic.messages import ChatMessage, Usage
 
@@ -176,9 +177,12 @@ class LlamaCppBackend:
                 f"{self.model.n_ctx}-token context (limit {limit} characters)"
             )
         cancelled = threading.Event()
+        report = call_report()
+        if report is not None:
+            report(None)  # until the lock and a CPU slot are ours
         try:
             return await anyio.to_thread.run_sync(
-                self._complete_blocking, messages, params, schema, cancelled,
+                self._complete_blocking, messages, params, schema, cancelled, report,
                 abandon_on_cancel=True,
             )
         finally:
@@ -192,6 +196,7 @@ class LlamaCppBackend:
         params: GenerationParams,
         schema: JsonSchema | None,
         cancelled: threading.Event,
+        report: Report | None = None,
     ) -> Completion:
         budget = self.model.budget
         # A shared-prefix view only waits on the engine, which holds the budget while it runs.
@@ -204,6 +209,10 @@ class LlamaCppBackend:
                 llama = self._load()
                 llama.cancel = cancelled  # type: ignore[attr-defined]
                 llama.fresh = params.fresh_context  # type: ignore[attr-defined]
+                llama.report = report  # type: ignore[attr-defined]
+                llama.evals = 0  # type: ignore[attr-defined]
+                if report is not None:
+                    report(0)
                 if params.fresh_context:
                     # n_tokens = 0: no prefix matches, and the next eval clears the KV cache.
                     llama.reset()  # type: ignore[no-untyped-call]
@@ -256,10 +265,15 @@ def _cancellable_llama_class() -> type[Llama]:
 
         ``eval`` runs once per generated token in Python, so raising there
         ends a call cleanly (a logits processor cannot: it runs inside a
-        ctypes callback, which swallows exceptions).
+        ctypes callback, which swallows exceptions). It is also where the
+        tokens generated so far are counted for ``report`` (a live view): the
+        first ``eval`` of a call reads the prompt, each later one feeds back
+        the token just generated.
         """
 
         cancel: threading.Event | None = None
+        report: Report | None = None
+        evals = 0
         engine: SharedPrefixEngine | None = None
         """Set on an agent's view of a shared-prefix engine: generation runs there."""
         agent = ""
@@ -269,6 +283,9 @@ def _cancellable_llama_class() -> type[Llama]:
         def eval(self, tokens: Sequence[int]) -> None:
             if self.cancel is not None and self.cancel.is_set():
                 raise Abandoned
+            if self.report is not None and self.evals:
+                self.report(self.evals)
+            self.evals += 1
             super().eval(tokens)
 
         def generate(
@@ -310,6 +327,9 @@ def _cancellable_llama_class() -> type[Llama]:
                     yield token
                     self.input_ids[self.n_tokens] = token
                     self.n_tokens += 1
+                    self.evals += 1
+                    if self.report is not None:
+                        self.report(self.evals)
             finally:
                 stream.close()
                 self.last_evaluated = request.evaluated

@@ -9,7 +9,8 @@ tenacity: exponential backoff with jitter, or the server's ``Retry-After``.
 Other 4xx fail at once with the server's own message. The limiter is held per
 attempt, not during backoff, so a waiting retry does not block other agents.
 
-The API key (``CRITIC_API_KEY`` or ``OPENAI_API_KEY``) goes only into the
+The API key (``CRITIC_API_KEY`` or ``OPENAI_API_KEY``, or a named model's own
+``api_key_env``, see :class:`~critic.backends.options.ModelEndpoint`) goes only into the
 ``Authorization`` header: never into :meth:`OpenAIModel.describe`, names,
 errors or transcripts.
 """
@@ -149,12 +150,17 @@ class OpenAIModel:
         *,
         options: HttpOptions | None = None,
         api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url, _ = parse_model_url(base_url)
         self.model_name = model_name
         self.options = options or HttpOptions()
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # Extra headers (a provider's team or version header) go on every request;
+        # the key is added last so no extra header can replace it.
+        headers = dict(headers or {})
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
         self._client = httpx.AsyncClient(
             base_url=self.base_url + "/", headers=headers, transport=transport,
             timeout=httpx.Timeout(self.options.timeout),

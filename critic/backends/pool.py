@@ -1,7 +1,9 @@
 """Opening models: :func:`open_model` by spec, and the :class:`ModelPool` of a run.
 
-A spec is a GGUF path, an http(s) URL, or ``NAME:rest`` where ``NAME`` is a
-backend published in the entry-point group ``critic.backends`` (a
+A spec is the name of a model endpoint (a ``[models.NAME]`` table of
+``critic.toml``, see :class:`~critic.backends.options.ModelEndpoint`), a GGUF
+path, an http(s) URL, or ``NAME:rest`` where ``NAME`` is a backend published
+in the entry-point group ``critic.backends`` (a
 :class:`~critic.protocols.ModelOpener`, called as ``opener(spec, max_connections=...,
 max_attempts=...)``); see :mod:`critic.roles.extensions`.
 """
@@ -9,13 +11,14 @@ max_attempts=...)``); see :mod:`critic.roles.extensions`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import cast
 
 from critic.backends.cache import CachedModel, ResponseCache
 from critic.backends.llama_cpp import LlamaCppModel
 from critic.backends.openai import HttpOptions, OpenAIModel
-from critic.backends.options import ModelOptions
+from critic.backends.options import ENDPOINT_NAME, ModelEndpoint, ModelOptions
 from critic.errors import ConfigError
 from critic.protocols import Model, ModelOpener
 from critic.roles.extensions import Extensions
@@ -48,17 +51,29 @@ def backend_name(spec: str) -> str | None:
     return found.group(1) if found else None
 
 
+def open_endpoint(endpoint: ModelEndpoint, *, http: HttpOptions | None = None,
+                  environ: Mapping[str, str] | None = None) -> OpenAIModel:
+    """A named model: its URL, model name, key (read from its variable now) and headers,
+    with its own HTTP numbers over ``http``'s."""
+    return OpenAIModel(endpoint.base_url, endpoint.model,
+                       options=endpoint.http(http or HttpOptions()),
+                       api_key=endpoint.api_key(environ), headers=endpoint.headers)
+
+
 def open_model(
     spec: str | None, *, http: HttpOptions | None = None,
     registry: Extensions[ModelOpener] | None = None,
+    endpoints: Mapping[str, ModelEndpoint] | None = None,
 ) -> Model:
-    """The model named by ``spec``: a GGUF path, an http(s) URL, a plugin's ``NAME:rest``,
-    or None for the default.
+    """The model named by ``spec``: a named endpoint, a GGUF path, an http(s) URL, a
+    plugin's ``NAME:rest``, or None for the default.
 
     Local files are checked now (path, header, vocabulary and tensor table), so a
     missing, truncated or corrupt model fails before any session starts.
-    ``http`` sets the limits of an HTTP model (connections, retries).
+    ``http`` sets the limits of an HTTP model (connections, retries, timeout).
     """
+    if endpoints and spec is not None and spec in endpoints:
+        return open_endpoint(endpoints[spec], http=http)
     if spec is None or spec == "":
         model = LlamaCppModel.default()
         model.verify()
@@ -75,6 +90,10 @@ def open_model(
             raise ConfigError(f"--model: backend {name!r} ({registry.origin(name)}) opened a "
                               f"{type(opened).__qualname__}, which is not a Model")
         return opened
+    if ENDPOINT_NAME.match(spec) and not Path(spec).exists():
+        named = ", ".join(sorted(endpoints or ())) or "none"
+        raise ConfigError(f"model {spec!r}: no [models.{spec}] in critic.toml (named models: "
+                          f"{named}) and no such GGUF file")
     model = LlamaCppModel(Path(spec).expanduser())
     model.verify()
     return model
@@ -84,7 +103,7 @@ class ModelPool:
     """Opens each distinct model spec once, on first use; agents get their own backend from it.
 
     Roles that need no model never ask, so nothing is loaded for them.
-    ``options`` (HTTP limits, response cache) apply to every model it opens;
+    ``options`` (HTTP limits, named endpoints, response cache) apply to every model it opens;
     all models share one cache file, keyed by each model's identity.
     """
 
@@ -103,7 +122,7 @@ class ModelPool:
     def _open(self, spec: str | None) -> Model:
         if self.options is None:
             return open_model(spec)
-        model = open_model(spec, http=self.options.http())
+        model = open_model(spec, http=self.options.http(), endpoints=self.options.endpoints)
         if self.options.cache is None:
             return model
         if self._cache is None:

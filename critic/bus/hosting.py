@@ -24,6 +24,7 @@ from typing import Literal, TypeVar
 import anyio
 from anyio.abc import TaskStatus
 
+from critic.backends.meter import serving
 from critic.bus.memory import MemoryBus
 from critic.bus.topics import Topic, review_topic, topic
 from critic.errors import BusError, BusUnavailable
@@ -104,7 +105,8 @@ async def serve(
                     sender=name, parent=request.id, payload=call,
                 ))
 
-            reply = with_cost(await handler(request, record), calls)
+            with serving(request.id):  # a live view counts the tokens of the call in flight
+                reply = with_cost(await handler(request, record), calls)
             if request.reply_to is not None:
                 await bus.publish(request.reply(reply, sender=name))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,8 @@ from critic.cli.options import (
     LogDir,
     MaxAttempts,
     MaxConnections,
+    MaxSeconds,
+    MaxTotalTokens,
     ModelSpec,
     NoLog,
     Offline,
@@ -27,7 +30,7 @@ from critic.cli.options import (
 from critic.config import DebateConfig
 from critic.debate.run import run_debate
 from critic.workspace.logs import run_log
-from critic.workspace.project import project_settings
+from critic.workspace.project import judge_settings, project_settings
 
 
 @app.command()
@@ -47,6 +50,8 @@ def debate(
         "critic.extractors plugin.")] = "number",
     converge_at: Annotated[float, typer.Option(
         help="Share of debaters that must agree to stop early (above 0.5; 1 = all).")] = 1.0,
+    max_total_tokens: MaxTotalTokens = None,
+    max_seconds: MaxSeconds = None,
     model: ModelSpec = None,
     seed: Annotated[int, typer.Option(help="Base seed; debater i uses seed + i.")] = 0,
     temperature: Annotated[float, typer.Option(
@@ -58,8 +63,8 @@ def debate(
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print only the DebateOutcome as one JSON object.")] = False,
     bus: BusUrl = None,
-    max_connections: MaxConnections = 4,
-    max_attempts: MaxAttempts = 5,
+    max_connections: MaxConnections = None,
+    max_attempts: MaxAttempts = None,
     cache: CacheFile = None,
     offline: Offline = False,
     forbid_self_judging: Annotated[bool, typer.Option(
@@ -73,14 +78,16 @@ def debate(
     config = DebateConfig.parse(
         question=question, debaters=debaters, rounds=rounds, roles=tuple(role or ()),
         judge=judge, extract=extract, converge_at=converge_at, model=project.model, seed=seed,
+        **judge_settings(max_total_tokens=max_total_tokens, max_seconds=max_seconds),
         temperature=temperature, max_tokens=max_tokens, roles_dirs=project.roles_dirs,
         bus=project.bus, models=model_options(max_connections, max_attempts, cache, offline),
         forbid_self_judging=forbid_self_judging,
     )
     with run_log(project.log_dir, "debate", transcript, record=not no_log) as path:
         view = None if json_out else DebateView(Console(highlight=False))
-        outcome = anyio.run(lambda: run_debate(
-            config, transcript=path, overwrite=overwrite, observer=view
-        ))
+        with view or nullcontext():  # the live status lines, on a terminal
+            outcome = anyio.run(lambda: run_debate(
+                config, transcript=path, overwrite=overwrite, observer=view
+            ))
     if json_out:
         sys.stdout.write(outcome.model_dump_json() + "\n")

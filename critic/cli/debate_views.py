@@ -6,6 +6,9 @@ verdict and the outcome with its metrics.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -13,6 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from critic.cli.calls import call_panel
+from critic.cli.live import LiveView
+from critic.grounding.human import TerminalFloor
 from critic.messages import DebateOutcome, DebateRound, DebateVerdict, Envelope, ModelCall, Task
 
 _COLOURS = {"accept": "green", "discard": "red"}
@@ -44,39 +49,46 @@ def round_table(done: DebateRound) -> Table:
     return table
 
 
-class DebateView:
-    """Prints the question, each round's table, the verdict and the outcome as they arrive."""
+class DebateView(LiveView):
+    """Prints the question, each round's table, the verdict and the outcome as they arrive.
 
-    def __init__(self, console: Console | None = None, *, show_calls: bool = False) -> None:
-        self.console = console or Console(highlight=False)
+    Inside ``with view:`` (``critic debate``) a status line per debater at work
+    stays below them on a terminal (:class:`~critic.cli.live.LiveView`).
+    """
+
+    def __init__(self, console: Console | None = None, *, show_calls: bool = False,
+                 live: bool | None = None, clock: Callable[[], float] = time.monotonic,
+                 floor: TerminalFloor | None = None) -> None:
+        super().__init__(console, live=live, clock=clock, floor=floor)
         self.show_calls = show_calls
 
     def __call__(self, envelope: Envelope) -> None:
+        self.see(envelope)
         payload = envelope.payload
-        out = self.console
+        out = self
         if isinstance(payload, Task):
-            out.print(Panel(escape(payload.prompt), title="question", border_style="cyan"))
+            out.show(Panel(escape(payload.prompt), title="question", border_style="cyan"))
         elif isinstance(payload, DebateRound):
-            out.print(round_table(payload))
+            out.show(round_table(payload))
             for item in payload.critiques:
                 c = item.critique
                 score = f"{c.score:.2f}" if c.score is not None else c.status
                 problems = "; ".join(c.problems) or c.error or ""
-                out.print(f"  [bold]{escape(c.role)}[/bold] on {escape(item.debater)}: "
+                out.show(f"  [bold]{escape(c.role)}[/bold] on {escape(item.debater)}: "
                           f"{score} {escape(problems)}")
         elif isinstance(payload, DebateVerdict):
-            out.print(Text.assemble(
+            out.show(Text.assemble(
                 ("verdict ", "bold"),
                 (payload.decision.upper(), f"bold {_COLOURS[payload.decision]}"),
                 f" by {payload.judge}: ", payload.reason,
             ))
             if payload.shown:
                 seen = ", ".join(f"Answer {i} = {name}" for i, name in enumerate(payload.shown, 1))
-                out.print(f"  [dim]the judge saw: {escape(seen)}[/dim]")
+                out.show(f"  [dim]the judge saw: {escape(seen)}[/dim]")
         elif isinstance(payload, DebateOutcome):
             self._outcome(payload)
         elif self.show_calls and isinstance(payload, ModelCall):
-            out.print(call_panel(payload, envelope.sender))
+            out.show(call_panel(payload, envelope.sender))
 
     def _outcome(self, outcome: DebateOutcome) -> None:
         colour = _COLOURS[outcome.decision]
@@ -97,7 +109,7 @@ class DebateView:
                      f"{outcome.usage.completion_tokens} completion, {outcome.elapsed:.1f} s")
         if outcome.text:  # what the caller gets back: the chosen debater's text or the judge's
             lines.append(f"returned text (judged after round {outcome.rounds_used}):\n{outcome.text}")
-        self.console.print(Panel(
+        self.show(Panel(
             Text.assemble((outcome.decision.upper(), f"bold {colour}"), "\n".join(lines)),
             title="debate outcome", border_style=colour,
         ))

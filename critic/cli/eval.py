@@ -23,9 +23,11 @@ from critic.backends.pool import ModelPool
 from critic.cli.app import app
 from critic.cli.options import (
     CacheFile,
+    LogDir,
     MaxAttempts,
     MaxConnections,
     ModelSpec,
+    NoLog,
     Offline,
     RolesDirs,
     model_options,
@@ -35,6 +37,7 @@ from critic.experiments.conditions import load_experiment
 from critic.experiments.records import EvalRecord
 from critic.experiments.runner import run_experiment
 from critic.roles.registry import RoleRegistry
+from critic.workspace.logs import record_copy, resolve_log_dir, run_output
 
 
 class EvalProgress:
@@ -99,50 +102,66 @@ def show(summary: dict[str, Any], console: Console) -> None:
 @app.command("eval")
 def eval_command(
     experiment: Annotated[Path, typer.Argument(help="Experiment file (TOML).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Output directory. Default: a new folder in the log directory."
+    )] = None,
     resume: Annotated[bool, typer.Option(help="Finish a run: skip units already done.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing results.jsonl.")] = False,
     ablate: Annotated[bool, typer.Option(
         help="Also run each condition without each of its critics (leave-one-out).")] = False,
     concurrency: Annotated[int, typer.Option(help="Units run at once.")] = 1,
     limit: Annotated[int | None, typer.Option(help="Only the first N items.")] = None,
+    max_total_tokens: Annotated[int | None, typer.Option(
+        min=1, help="Token budget of every session of every condition (a condition's own "
+        "budget, if lower, stays): stop=budget.")] = None,
+    max_seconds: Annotated[float | None, typer.Option(
+        min=0.001, help="Time budget in seconds of every session of every condition (a "
+        "condition's own, if lower, stays).")] = None,
     model: ModelSpec = None,
     roles_dir: RolesDirs = None,
-    max_connections: MaxConnections = 4,
-    max_attempts: MaxAttempts = 5,
+    max_connections: MaxConnections = None,
+    max_attempts: MaxAttempts = None,
     cache: CacheFile = None,
     offline: Offline = False,
+    log_dir: LogDir = None,
+    no_log: NoLog = False,
 ) -> None:
     """Run every condition on every item and seed; the hidden oracle judges every draft.
 
     Writes DIR/results.jsonl (one line per condition x item x seed, resumable),
-    DIR/transcripts/ and DIR/summary.json, and prints the tables.
+    DIR/transcripts/ and DIR/summary.json, and prints the tables. Without -o, DIR is
+    a new folder in the log directory; with -o, a copy of summary.json is recorded there.
     """
     if concurrency < 1:
         raise ConfigError("--concurrency: must be at least 1")
     if limit is not None and limit < 1:
         raise ConfigError("--limit: must be at least 1")
-    loaded = load_experiment(experiment)
+    loaded = load_experiment(experiment).within(max_total_tokens, max_seconds)
     if model is not None:
         loaded = loaded.model_copy(update={"model": model})
     options = model_options(max_connections, max_attempts, cache, offline)
     err = Console(stderr=True, highlight=False)
     progress = EvalProgress(err)
 
-    async def main() -> dict[str, Any]:
+    async def main(out: Path) -> dict[str, Any]:
         pool = ModelPool(loaded.model, options)
         try:
             return await run_experiment(
-                loaded, output, base=experiment.parent, pool=pool,
+                loaded, out, base=experiment.parent, pool=pool,
                 registry=RoleRegistry(extra_dirs=tuple(roles_dir or ())), resume=resume,
                 overwrite=overwrite, ablate=ablate, concurrency=concurrency, limit=limit,
                 progress=progress)
         finally:
             await pool.aclose()
 
-    try:
-        summary = anyio.run(main, backend="asyncio")
-    finally:
-        progress.stop()
+    logs = resolve_log_dir(log_dir)
+    with run_output(logs, "eval", output, record=not no_log, resume=resume) as out:
+        try:
+            summary = anyio.run(main, out, backend="asyncio")
+        finally:
+            progress.stop()
     show(summary, Console(highlight=False))
-    err.print(f"wrote {output / 'results.jsonl'}, {output / 'summary.json'}")
+    err.print(f"wrote {out / 'results.jsonl'}, {out / 'summary.json'}", soft_wrap=True)
+    if output is not None and not no_log:
+        err.print(f"recorded as {record_copy(logs, 'eval', out / 'summary.json')}",
+                  soft_wrap=True, markup=False)

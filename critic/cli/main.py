@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import critic.cli.calibrate
 import critic.cli.config
@@ -73,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:
         found = _critic_error(exc)
         if found is not None:
-            err.print(f"[bold red]error:[/bold red] {found}", soft_wrap=True, markup=True)
+            # Escaped: a message may quote brackets ("no [models.x] in critic.toml").
+            err.print(f"[bold red]error:[/bold red] {escape(str(found))}", soft_wrap=True,
+                      markup=True)
             return 2
         if isinstance(exc, _CLICK_EXCEPTION):
             err.print(f"[bold red]error:[/bold red] {_usage_line(exc)}", soft_wrap=True)

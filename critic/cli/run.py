@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,8 @@ from critic.cli.options import (
     LogDir,
     MaxAttempts,
     MaxConnections,
+    MaxSeconds,
+    MaxTotalTokens,
     ModelSpec,
     NoLog,
     Offline,
@@ -29,7 +32,7 @@ from critic.config import RunConfig
 from critic.errors import ConfigError, ModelError
 from critic.session.run import run_critique
 from critic.workspace.logs import run_log
-from critic.workspace.project import project_settings
+from critic.workspace.project import judge_settings, project_settings
 
 
 @app.command()
@@ -37,15 +40,16 @@ def run(
     task: Annotated[str, typer.Argument(help="What the generator should do.")],
     role: Annotated[list[str] | None, typer.Option(
         "--role", "-r", help="Critic role (repeatable). Default: correctness, clarity.")] = None,
-    max_rounds: Annotated[int, typer.Option(help="Rounds before the judge gives up.")] = 3,
-    accept_at: Annotated[float, typer.Option(help="Aggregate score that accepts a draft.")] = 0.8,
-    discard_below: Annotated[float, typer.Option(help="Aggregate score that discards.")] = 0.0,
+    max_rounds: Annotated[int | None, typer.Option(
+        help="Rounds before the judge gives up. Default: 3.")] = None,
+    accept_at: Annotated[float | None, typer.Option(
+        help="Aggregate score that accepts a draft. Default: 0.8.")] = None,
+    discard_below: Annotated[float | None, typer.Option(
+        help="Aggregate score that discards. Default: 0.")] = None,
     patience: Annotated[int | None, typer.Option(
         help="Discard after this many rounds without improvement.")] = None,
-    max_total_tokens: Annotated[int | None, typer.Option(
-        help="Discard once the session has used this many tokens (all agents).")] = None,
-    max_seconds: Annotated[float | None, typer.Option(
-        help="Discard once a round ends this many seconds after the start.")] = None,
+    max_total_tokens: MaxTotalTokens = None,
+    max_seconds: MaxSeconds = None,
     model: ModelSpec = None,
     seed: Seed = 0,
     temperature: Annotated[float, typer.Option(help="Generator temperature.")] = 0.0,
@@ -71,8 +75,8 @@ def run(
     )] = None,
     reference: Annotated[str | None, typer.Option(
         help="Reference answer or tests, given to critics with the task.")] = None,
-    max_connections: MaxConnections = 4,
-    max_attempts: MaxAttempts = 5,
+    max_connections: MaxConnections = None,
+    max_attempts: MaxAttempts = None,
     cache: CacheFile = None,
     offline: Offline = False,
     forbid_self_judging: Annotated[bool, typer.Option(
@@ -87,11 +91,13 @@ def run(
     """
     project = project_settings(model=model, roles_dirs=tuple(roles_dir or ()),
                                log_dir=log_dir, bus=bus)
+    # Rules not given as flags come from CRITIC_* or [judge] in critic.toml.
+    rules = judge_settings(max_rounds=max_rounds, accept_at=accept_at,
+                           discard_below=discard_below, patience=patience,
+                           max_total_tokens=max_total_tokens, max_seconds=max_seconds)
     config = RunConfig.parse(
         task=task, roles=tuple(role) if role else ("correctness", "clarity"),
-        max_rounds=max_rounds, accept_at=accept_at, discard_below=discard_below,
-        patience=patience, max_total_tokens=max_total_tokens,
-        max_seconds=max_seconds, model=project.model, seed=seed, temperature=temperature,
+        **rules, model=project.model, seed=seed, temperature=temperature,
         max_tokens=max_tokens, roles_dirs=project.roles_dirs, judge=judge,
         bus=project.bus, tests=read_tests(tests), reference=reference,
         models=model_options(max_connections, max_attempts, cache, offline),
@@ -101,9 +107,10 @@ def run(
     )
     with run_log(project.log_dir, "run", transcript, record=not no_log) as path:
         view = None if json_out else SessionView(Console(highlight=False))
-        outcome = anyio.run(lambda: run_critique(
-            config, transcript=path, overwrite=overwrite, observer=view
-        ), backend="asyncio")
+        with view or nullcontext():  # the live status lines, on a terminal
+            outcome = anyio.run(lambda: run_critique(
+                config, transcript=path, overwrite=overwrite, observer=view
+            ), backend="asyncio")
     if json_out:
         sys.stdout.write(outcome.model_dump_json() + "\n")
     if offline and outcome.stop == "error":  # e.g. the generator's call was not cached

@@ -37,10 +37,11 @@ from critic.cli.options import (
 )
 from critic.cli.summarize import show_summary
 from critic.scoring.job import ScoreConfig, score_file
+from critic.scoring.records import is_stdio
 from critic.scoring.results import ScoreResult, read_results
 from critic.scoring.summary import summarize
 from critic.workspace.logs import record_copy
-from critic.workspace.project import project_settings
+from critic.workspace.project import judge_settings, project_settings
 
 #: Most bar redraws (and updates) per second: a fast scorer finishes thousands of records
 #: a second, and redrawing for each cost more CPU than scoring them.
@@ -110,12 +111,17 @@ class ScoreProgress:
 @app.command()
 def score(
     input: Annotated[Path, typer.Argument(
-        help="JSONL of records (id, input, output[, target, metadata]) or a transcript.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Results JSONL (appended).")],
+        help="JSONL of records (id, input, output[, target, metadata]) or a transcript; "
+        "- reads the records from stdin.")],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o",
+        help="Results JSONL (appended); - writes them to stdout (then everything else goes "
+        "to stderr).")],
     role: Annotated[list[str], typer.Option("--role", "-r", help="Critic role (repeatable).")],
     judge: Annotated[str, typer.Option(
         help="'threshold' (accept at --accept-at, one round) or a judge role.")] = "threshold",
-    accept_at: Annotated[float, typer.Option(help="Aggregate score that accepts.")] = 0.8,
+    accept_at: Annotated[float | None, typer.Option(
+        help="Aggregate score that accepts. Default: $CRITIC_ACCEPT_AT, [judge], 0.8.")] = None,
     concurrency: Annotated[int, typer.Option(help="Records scored at once.")] = 4,
     resume: Annotated[bool, typer.Option(help="Skip ids already in the output.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
@@ -132,19 +138,23 @@ def score(
         help="Pass mark for the summary's kappa between roles.")] = 0.5,
     json_out: Annotated[bool, typer.Option(
         "--json", help="With --summary: print it as JSON.")] = False,
-    max_connections: MaxConnections = 4,
-    max_attempts: MaxAttempts = 5,
+    max_connections: MaxConnections = None,
+    max_attempts: MaxAttempts = None,
     cache: CacheFile = None,
     offline: Offline = False,
     bus: BusUrl = None,
     log_dir: LogDir = None,
     no_log: NoLog = False,
 ) -> None:
-    """Score existing outputs; results are appended in completion order as each finishes."""
+    """Score existing outputs; results are appended in completion order as each finishes.
+
+    In a pipe, "critic score - -o -" reads the records from stdin and writes the results
+    to stdout; progress and messages go to stderr.
+    """
     project = project_settings(model=model, roles_dirs=tuple(roles_dir or ()),
                                log_dir=log_dir, bus=bus)
     config = ScoreConfig.parse(
-        input=input, output=output, roles=tuple(role), judge=judge, accept_at=accept_at,
+        input=input, output=output, roles=tuple(role), judge=judge, **judge_settings(accept_at=accept_at),
         concurrency=concurrency, resume=resume, overwrite=overwrite, limit=limit, model=project.model,
         seed=seed, roles_dirs=project.roles_dirs, skip_invalid=skip_invalid, errors=errors,
         bus=project.bus,
@@ -152,9 +162,16 @@ def score(
     )
     err = Console(stderr=True, highlight=False)
     progress = ScoreProgress(err)
+    kept: list[ScoreResult] = []  # with -o -, for --summary: stdout cannot be read back
+
+    def on_result(result: ScoreResult, done: int, failed: int) -> None:
+        if show and is_stdio(output):
+            kept.append(result)
+        progress(result, done, failed)
+
     try:
         report = anyio.run(lambda: score_file(
-            config, on_start=progress.start, on_result=progress, stop_on_signals=True,
+            config, on_start=progress.start, on_result=on_result, stop_on_signals=True,
         ), backend="asyncio")
     finally:
         progress.stop()
@@ -166,17 +183,19 @@ def score(
         err.print(f"warning: {input} holds no records to score"
                   + (" (every line was invalid)" if report.invalid else ""), soft_wrap=True,
                   markup=False)
-    err.print(f"wrote {report.written} results to {output} "
+    to_stdout = is_stdio(output)
+    err.print(f"wrote {report.written} results to {'stdout' if to_stdout else output} "
               f"({report.skipped} already there, {report.total} records)")
-    if not no_log and output.is_file():
+    if not no_log and not to_stdout and output.is_file():
         err.print(f"recorded as {record_copy(project.log_dir, 'score', output)}",
                   soft_wrap=True, markup=False)
     if report.interrupted:
         err.print("interrupted: results written so far are complete; run again with --resume")
         raise typer.Exit(130)
     if show:
-        summary = summarize(read_results(output), threshold=threshold)
+        summary = summarize(kept if to_stdout else read_results(output), threshold=threshold)
+        # With -o -, stdout holds the results alone: the summary goes to stderr.
         if json_out:
-            sys.stdout.write(summary.model_dump_json() + "\n")
+            (sys.stderr if to_stdout else sys.stdout).write(summary.model_dump_json() + "\n")
         else:
-            show_summary(summary, Console(highlight=False))
+            show_summary(summary, Console(stderr=to_stdout, highlight=False))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
 from critic.cli.calls import call_panel
+from critic.cli.live import LiveView
+from critic.grounding.human import TerminalFloor
 from critic.messages import Critique, Draft, Envelope, ModelCall, Outcome, Task, Verdict
 
 _COLOURS = {"accept": "green", "revise": "yellow", "discard": "red"}
@@ -17,23 +22,30 @@ def _score(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-class SessionView:
-    """Prints tasks, drafts, critiques, verdicts and the outcome as they arrive."""
+class SessionView(LiveView):
+    """Prints tasks, drafts, critiques, verdicts and the outcome as they arrive.
 
-    def __init__(self, console: Console | None = None, *, show_calls: bool = False) -> None:
-        self.console = console or Console(stderr=False, highlight=False)
+    Inside ``with view:`` (``critic run``) a status line per agent at work stays
+    below them on a terminal (:class:`~critic.cli.live.LiveView`).
+    """
+
+    def __init__(self, console: Console | None = None, *, show_calls: bool = False,
+                 live: bool | None = None, clock: Callable[[], float] = time.monotonic,
+                 floor: TerminalFloor | None = None) -> None:
+        super().__init__(console, live=live, clock=clock, floor=floor)
         self.show_calls = show_calls
 
     def __call__(self, envelope: Envelope) -> None:
+        self.see(envelope)
         payload = envelope.payload
-        out = self.console
+        out = self
         if isinstance(payload, Task):
-            out.print(Panel(escape(payload.prompt), title="task", border_style="cyan"))
+            out.show(Panel(escape(payload.prompt), title="task", border_style="cyan"))
         elif isinstance(payload, Draft):
             if payload.error:
-                out.print(f"[red]generator failed:[/red] {escape(payload.error)}")
+                out.show(f"[red]generator failed:[/red] {escape(payload.error)}")
             else:
-                out.print(Panel(escape(payload.text), title=f"draft · round {payload.round}",
+                out.show(Panel(escape(payload.text), title=f"draft · round {payload.round}",
                                 border_style="blue"))
         elif isinstance(payload, Critique):
             if payload.scored:
@@ -43,13 +55,13 @@ class SessionView:
                 lines = [head, *(f"  • {escape(p)}" for p in payload.problems)]
                 if payload.suggestion:
                     lines.append(f"  → {escape(payload.suggestion)}")
-                out.print("\n".join(lines))
+                out.show("\n".join(lines))
             else:
-                out.print(f"[bold]{escape(payload.role)}[/bold] [red]{payload.status}[/red]: "
+                out.show(f"[bold]{escape(payload.role)}[/bold] [red]{payload.status}[/red]: "
                           f"{escape(payload.error or '')}")
         elif isinstance(payload, Verdict):
             colour = _COLOURS[payload.decision]
-            out.print(Text.assemble(
+            out.show(Text.assemble(
                 ("verdict ", "bold"), (payload.decision.upper(), f"bold {colour}"),
                 f" (round {payload.round}, aggregate {_score(payload.aggregate)}, "
                 f"{payload.critiques_used} scored / {payload.critiques_failed} failed): ",
@@ -57,7 +69,7 @@ class SessionView:
             ))
         elif isinstance(payload, Outcome):
             colour = _COLOURS[payload.decision]
-            out.print(Panel(
+            out.show(Panel(
                 Text.assemble(
                     (payload.decision.upper(), f"bold {colour}"),
                     f" after {payload.rounds} round(s), score {_score(payload.score)}, "
@@ -69,7 +81,7 @@ class SessionView:
                 title="outcome", border_style=colour,
             ))
         elif self.show_calls and isinstance(payload, ModelCall):
-            out.print(call_panel(payload, envelope.sender))
+            out.show(call_panel(payload, envelope.sender))
 
 
 def _returned(outcome: Outcome) -> tuple[tuple[str, str] | str, ...]:

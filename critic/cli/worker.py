@@ -34,8 +34,8 @@ def worker(
     roles_dir: RolesDirs = None,
     ack_wait: Annotated[float, typer.Option(
         help="Seconds before work held by a dead worker is redelivered.")] = 30.0,
-    max_connections: MaxConnections = 4,
-    max_attempts: MaxAttempts = 5,
+    max_connections: MaxConnections = None,
+    max_attempts: MaxAttempts = None,
     cache: CacheFile = None,
     offline: Offline = False,
 ) -> None:

@@ -89,6 +89,7 @@ class LLMCritic(RoleCritic):
         variables = {
             "task": task.prompt, "draft": request.draft.text, "round": request.draft.round,
             "reference": task.reference, "tests": task.tests, "feedback": None,
+            "metadata": dict(request.metadata),
         }
         return self.role.messages(**variables)
 

@@ -7,8 +7,11 @@ a round run concurrently, each in its own context.
 
 The debate stops when it has converged — the most common extracted answer is
 held by at least ``converge_at`` of the answering debaters (1.0: all) — or
-after ``rounds`` rounds. The judge then accepts an answer or discards (no
-consensus), with its reason. A debater that fails or times out is recorded,
+after ``rounds`` rounds, or when a round ends with its budget spent
+(``max_total_tokens`` over every call so far, or ``max_seconds`` since the
+start: ``stop="budget"``). The judge then accepts an answer or discards (no
+consensus), with its reason; a budget stop still lets it judge the last round's
+answers, as the last round would. A debater that fails or times out is recorded,
 reported in :attr:`DebateOutcome.failed`, and left out of the vote and of
 every later round.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Literal
 
 import anyio
 from pydantic import ValidationError
@@ -97,6 +101,10 @@ class Debate:
     observer: Observer | None = None
     remote: Sequence[RemoteCritic] = ()
     """Critics served elsewhere on the bus (``critic worker``), reviewing like ``critics``."""
+    max_total_tokens: int | None = None
+    """Stop after the round in which every call so far used this many tokens in all."""
+    max_seconds: float | None = None
+    """Stop after a round that ends this many seconds after the start."""
     id: str = field(default_factory=lambda: new_id()[:12])
     _usage: Usage = field(default_factory=Usage)
     _start: float = 0.0
@@ -110,7 +118,8 @@ class Debate:
         if len(set(names)) != len(names):
             raise ConfigError(f"two debaters share a name: {', '.join(names)}")
         try:
-            DebateRules(rounds=self.rounds, converge_at=self.converge_at)
+            DebateRules(rounds=self.rounds, converge_at=self.converge_at,
+                        max_total_tokens=self.max_total_tokens, max_seconds=self.max_seconds)
         except ValidationError as exc:
             raise ConfigError(cli_message(exc)) from exc
 
@@ -145,21 +154,26 @@ class Debate:
                     active.remove(answer.debater)
             done = await self._tally(number, answers, previous)
             stopping = done.converged or number == self.rounds or not active
+            budget = not stopping and self._spent()
             critiques = ()
-            if (self.critics or self.remote) and not stopping:
+            if (self.critics or self.remote) and not stopping and not budget:
                 critiques = await self._review(bus, done.answers)
                 done = done.model_copy(update={"critiques": critiques})
+                budget = self._spent()  # the reviews count towards this round
             await bus.publish(self._envelope("round", done))
             history.append(done)
             previous = {a.debater: a for a in done.answers if a.status == "ok"}
-            if stopping:
+            if stopping or budget:
                 break
         last = history[-1]
         verdict = await self._judge(bus, last)
+        stop: Literal["converged", "max_rounds", "no_debaters", "budget"]
         if not active:
             stop = "no_debaters"
         elif last.converged:
             stop = "converged"
+        elif budget:
+            stop = "budget"
         else:
             stop = "max_rounds"
         names = [d.name for d in self.debaters]
@@ -176,6 +190,13 @@ class Debate:
             rounds=tuple(history), verdict=verdict, failed=failed, metrics=metrics_of(history),
             usage=self._usage, elapsed=anyio.current_time() - self._start,
         )
+
+    def _spent(self) -> bool:
+        """Whether the token or time budget is used up (checked as a round ends)."""
+        tokens = self._usage.prompt_tokens + self._usage.completion_tokens
+        return ((self.max_total_tokens is not None and tokens >= self.max_total_tokens)
+                or (self.max_seconds is not None
+                    and anyio.current_time() - self._start >= self.max_seconds))
 
     async def _ask(
         self, bus: Bus, number: int, active: Sequence[str], previous: dict[str, Answer],

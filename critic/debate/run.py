@@ -91,6 +91,7 @@ async def run_debate(
         debate = Debate(
             config.question, debaters, judge, critics.local, answers, rounds=config.rounds,
             converge_at=config.converge_at, observer=observer, remote=critics.remote,
+            max_total_tokens=config.max_total_tokens, max_seconds=config.max_seconds,
         )
         debate.transcript = run.write_transcript(transcript, TranscriptHeader(
             session=debate.id, mode="debate", config=config, models=models,

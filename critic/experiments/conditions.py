@@ -12,6 +12,8 @@
     [conditions.grounded]
     rounds = 4
     roles = ["doctests"]
+    max_total_tokens = 4000     # optional budget per session (or debate): stop="budget"
+    max_seconds = 60
 
 A condition is a session (``mode = "session"``: roles, judge rules, feedback,
 selection, sampling), ``vote`` (N independent answers, majority) or
@@ -60,6 +62,10 @@ class Condition(BaseModel):
     """The judge accepts at this aggregate (1.0: every grounded test passes)."""
     discard_below: float = Field(default=0.0, ge=0.0, le=1.0)
     patience: int | None = Field(default=None, ge=1)
+    max_total_tokens: int | None = Field(default=None, ge=1)
+    """Budget of one session (or debate), all agents' tokens: it stops with ``budget``."""
+    max_seconds: float | None = Field(default=None, gt=0.0)
+    """Budget of one session (or debate) in seconds, checked as each round ends."""
     rules: dict[str, JsonValue] = Field(default_factory=dict)
     """Further judge rules, passed to :class:`ThresholdJudge` (which checks them)."""
     feedback: Feedback = "critics"
@@ -84,6 +90,9 @@ class Condition(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Condition:
+        for field, rule in (("max_total_tokens", "max_tokens"), ("max_seconds", "max_seconds")):
+            if rule in self.rules:
+                raise ValueError(f"rules.{rule}: set the condition's {field} instead")
         if self.mode == "session":
             self.judge_rules()
         elif self.mode == "vote" and self.rounds != 1:
@@ -102,12 +111,23 @@ class Condition(BaseModel):
             return ThresholdJudge.model_validate({
                 "accept_at": self.accept_at, "discard_below": self.discard_below,
                 "patience": self.patience, "max_rounds": self.rounds,
+                "max_tokens": self.max_total_tokens, "max_seconds": self.max_seconds,
                 "revise_unscored": not self.roles, **self.rules})
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
             message = str(err["msg"]).removeprefix("Value error, ")
             raise ValueError(f"rules.{where}: {message}" if where else message) from None
+
+    def within(self, max_total_tokens: int | None, max_seconds: float | None) -> Condition:
+        """This condition with its budgets capped at these (None: no cap), e.g. from the CLI."""
+        def cap(own: float | None, limit: float | None) -> float | None:
+            return own if limit is None else limit if own is None else min(own, limit)
+        # Validated again (a bad cap is an error) keeping which fields the file set.
+        return Condition.model_validate({
+            **self.model_dump(exclude_unset=True),
+            "max_total_tokens": cap(self.max_total_tokens, max_total_tokens),
+            "max_seconds": cap(self.max_seconds, max_seconds)})
 
     def without(self, role: str) -> Condition:
         """This condition with one critic role left out (an ablation)."""
@@ -147,6 +167,14 @@ class Experiment(BaseModel):
             if "|" in name or "/" in name:
                 raise ValueError(f"conditions.{name}: a name may not hold '|' or '/'")
         return self
+
+    def within(self, max_total_tokens: int | None = None,
+               max_seconds: float | None = None) -> Experiment:
+        """Every condition's sessions capped at these budgets (see :meth:`Condition.within`)."""
+        if max_total_tokens is None and max_seconds is None:
+            return self
+        return self.model_copy(update={"conditions": {
+            name: c.within(max_total_tokens, max_seconds) for name, c in self.conditions.items()}})
 
     def ablations(self) -> dict[str, tuple[str, str]]:
         """For each condition with critics, one leave-one-critic-out condition per critic:

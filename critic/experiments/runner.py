@@ -196,7 +196,9 @@ class ExperimentRun:
         critics = [self.kinds.build(r, CriticContext(self.pool, seed)) for r in roles]
         answers = extractor(condition.extract)
         debate = Debate(unit.item.prompt, debaters, MajorityJudge(), critics, answers,
-                        rounds=1 if condition.mode == "vote" else condition.rounds)
+                        rounds=1 if condition.mode == "vote" else condition.rounds,
+                        max_total_tokens=condition.max_total_tokens,
+                        max_seconds=condition.max_seconds)
         writer, relative = self._transcript(unit, TranscriptHeader(
             session=debate.id, mode="debate", models={d.name: model.describe() for d in debaters},
             seeds={d.name: d.params.seed for d in debaters}, judge=JudgeSpec(name="majority"),

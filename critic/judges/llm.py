@@ -13,7 +13,8 @@ score, problems and suggestion) and ``round`` the current round.
 The model decides within the stop rules of a :class:`~critic.judges.rules.ThresholdJudge`
 (``rules``), which it cannot overrule:
 
-* with no scored critique it is not asked; the rules decide (never accept);
+* with no scored critique, or a critique that rejects the draft (a veto), it is
+  not asked; the rules decide (never accept);
 * ``accept`` stands;
 * ``revise`` becomes the rules' verdict when they stop the session
   (max rounds, threshold, plateau, budget) or at the last round;
@@ -140,6 +141,8 @@ class LLMJudge(_JudgeRole):
 
     async def judge(self, request: JudgeRequest, record: Recorder) -> Verdict:
         ruled = await self.rules.judge(request, record)
+        if ruled.stop == "rejected":  # a veto is final: no model may overrule it
+            return ruled
         if ruled.aggregate is None:
             return ruled.model_copy(update={"reason": f"{ruled.reason} (not asking {self.name})"})
         try:

@@ -3,6 +3,8 @@
 :class:`ThresholdJudge` (the default) aggregates the scored critiques into a
 weighted mean and applies its stop rules in this order:
 
+0. a critique rejects the draft (a veto, e.g. a person typed reject): discard
+   with ``stop="rejected"``;
 1. no critique could be scored (the task has no tests, or every critic failed):
    discard at once with ``stop="no_scores"``; with ``revise_unscored=True``,
    revise without feedback instead (discarding at max rounds);
@@ -124,6 +126,14 @@ class ThresholdJudge(BaseModel):
         best_before = max(scores[: -self.patience])
         return max(scores[-self.patience :]) <= best_before
 
+    def _budget_spent(self, request: JudgeRequest) -> str | None:
+        """Why the token or time budget is spent, or None while it is not."""
+        if self.max_tokens is not None and request.tokens_used >= self.max_tokens:
+            return f"token budget spent ({request.tokens_used} >= {self.max_tokens})"
+        if self.max_seconds is not None and request.elapsed >= self.max_seconds:
+            return f"time budget spent ({request.elapsed:.1f} s >= {self.max_seconds:g} s)"
+        return None
+
     async def judge(self, request: JudgeRequest, record: Recorder) -> Verdict:
         critiques = request.critiques
         round = request.draft.round
@@ -140,6 +150,11 @@ class ThresholdJudge(BaseModel):
             ),
         }
         last = round >= self.max_rounds
+        vetoes = [c for c in critiques if c.rejected]
+        if vetoes:  # a veto is not a low score: no rule and no other critic outweighs it
+            said = "; ".join(f"{c.role}: {'; '.join(c.problems) or 'rejected'}" for c in vetoes)
+            return Verdict(decision="discard", stop="rejected", **common,
+                           reason=f"rejected by {', '.join(c.role for c in vetoes)} ({said})")
         if score is None:
             unscored = f"none of {len(critiques)} critiques could be scored"
             if not self.revise_unscored:
@@ -153,6 +168,10 @@ class ThresholdJudge(BaseModel):
                     decision="discard", stop="no_scores", **common,
                     reason=f"{unscored}, and the last round ({self.max_rounds}) is done",
                 )
+            spent = self._budget_spent(request)
+            if spent is not None:  # blind revisions spend the budget like any other
+                return Verdict(decision="discard", stop="budget", **common,
+                               reason=f"{unscored}; {spent}")
             return Verdict(
                 decision="revise", **{**common, "feedback": NO_FEEDBACK},
                 reason=f"{unscored}; cannot accept, revising without feedback "
@@ -180,17 +199,9 @@ class ThresholdJudge(BaseModel):
                 reason=f"{basis} is below accept_at {self.accept_at:.2f} "
                 f"after the last round ({self.max_rounds})",
             )
-        if self.max_tokens is not None and request.tokens_used >= self.max_tokens:
-            return Verdict(
-                decision="discard", stop="budget", **common,
-                reason=f"{basis}; token budget spent ({request.tokens_used} >= {self.max_tokens})",
-            )
-        if self.max_seconds is not None and request.elapsed >= self.max_seconds:
-            return Verdict(
-                decision="discard", stop="budget", **common,
-                reason=f"{basis}; time budget spent ({request.elapsed:.1f} s >= "
-                f"{self.max_seconds:g} s)",
-            )
+        spent = self._budget_spent(request)
+        if spent is not None:
+            return Verdict(decision="discard", stop="budget", **common, reason=f"{basis}; {spent}")
         return Verdict(
             decision="revise", **common, reason=f"{basis} is below accept_at {self.accept_at:.2f}"
         )

@@ -11,7 +11,7 @@ A role file (``roles/NAME.toml``)::
     temperature = 0.0
     max_tokens = 200
     seed = 0                     # optional
-    model = "http://127.0.0.1:8080/v1"   # optional: this role's own model
+    model = "http://127.0.0.1:8080/v1"   # optional: this role's own model (or a [models.NAME])
     timeout = 120.0
     weight = 1.0
     memory = "none"              # or "session": see RoleSpec.memory
@@ -44,6 +44,7 @@ from pydantic import (
 )
 
 from critic.backends.base import GenerationParams
+from critic.backends.options import ENDPOINT_NAME
 from critic.errors import ConfigError, RoleFileError
 from critic.messages import ChatMessage
 from critic.prompts import PromptLibrary, PromptTemplate
@@ -98,14 +99,14 @@ class RoleSpec(BaseModel):
     @field_validator("model")
     @classmethod
     def _model_spec(cls, value: str | None) -> str | None:
-        if value is None or value.lower().endswith(".gguf"):
-            return value
+        if value is None or value.lower().endswith(".gguf") or ENDPOINT_NAME.match(value):
+            return value  # a named model ([models.NAME] of critic.toml) is found when opened
         # ``NAME:rest``: a URL or a ``critic.backends`` plugin, checked when it is opened.
         if re.match(r"^[A-Za-z][A-Za-z0-9_.+-]+:.", value):
             return value
         raise ValueError(
             f"{value!r} is neither an http(s) URL, a critic.backends plugin's "
-            "BACKEND:... spec nor a GGUF file path (*.gguf)"
+            "BACKEND:... spec, a named model of critic.toml nor a GGUF file path (*.gguf)"
         )
 
     @field_validator("scale")

@@ -1,5 +1,7 @@
 """From a validated :class:`ScoreConfig` to a scored output file (what ``critic score`` does).
 
+``-`` as the input reads the records from standard input; ``-`` as the
+output writes the results to standard output (nothing to lock or resume).
 Nothing a user already has is clobbered: the output and the errors file may
 not be the input or each other (compared by device and inode, so hard and
 symbolic links count), and either is refused if it already holds data,
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +31,8 @@ from critic.messages import new_id
 from critic.protocols import Critic
 from critic.roles.kinds import CriticKinds
 from critic.roles.registry import RoleRegistry
-from critic.scoring.records import InvalidLine, read_records
-from critic.scoring.results import ResultFile
+from critic.scoring.records import InvalidLine, is_stdio, read_records
+from critic.scoring.results import ResultFile, ResultStream
 from critic.scoring.scorer import OnResult, Scorer, default_judge, score_all
 
 #: Called once before scoring: (records to score, records already in the output).
@@ -58,6 +61,11 @@ class ScoreConfig(Settings):
     def _errors_need_skip_invalid(self) -> ScoreConfig:
         if self.errors is not None and not self.skip_invalid:
             raise ValueError("errors: only written with --skip-invalid")
+        if is_stdio(self.output):
+            if self.resume:
+                raise ValueError("resume: needs an output file to resume, not -o - (stdout)")
+            if self.skip_invalid and self.errors is None:
+                raise ValueError("errors: with -o - (stdout), --skip-invalid needs --errors FILE")
         return self
 
     @property
@@ -110,7 +118,9 @@ async def score_file(
             critics = [BusCritic.of(bus, job, role) for role in roles]
         judge = build_judge(config.judge, run.registry, run.pool, default_judge(config.accept_at),
                             seed=config.seed)
-        with ResultFile(config.output, resume=config.resume, overwrite=config.overwrite) as out:
+        results = (ResultStream(sys.stdout.buffer) if is_stdio(config.output) else
+                   ResultFile(config.output, resume=config.resume, overwrite=config.overwrite))
+        with results as out:
             check_paths(config)  # again, now that no other run can be writing
             if config.skip_invalid:
                 _write_errors(config.errors_path, found.invalid)
@@ -158,14 +168,16 @@ def check_paths(config: ScoreConfig) -> None:
     Raises :class:`ConfigError` (a path that is another) or :class:`TranscriptError`
     (an existing file) naming the path; reads and writes nothing.
     """
-    writes = [("--output", config.output)]
+    # Standard input and output ("-") are no files: nothing there to overwrite.
+    writes = [] if is_stdio(config.output) else [("--output", config.output)]
     if config.skip_invalid:
         writes.append(("--errors", config.errors_path))
     for option, path in writes:
-        if same_file(path, config.input):
+        if not is_stdio(config.input) and same_file(path, config.input):
             raise ConfigError(f"{option} {path}: is the input file {config.input}; "
                               "choose another path")
-    if config.skip_invalid and same_file(config.output, config.errors_path):
+    if (config.skip_invalid and not is_stdio(config.output)
+            and same_file(config.output, config.errors_path)):
         raise ConfigError(f"--errors {config.errors_path}: is the output file {config.output}; "
                           "choose another path")
     if config.resume or config.overwrite:

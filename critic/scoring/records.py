@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +154,7 @@ def _is_transcript(path: Path) -> bool:
 
 
 def read_records(path: Path, *, skip_invalid: bool = False) -> RecordSet:
-    """Every record of a JSONL file, or the final draft of a transcript.
+    """Every record of a JSONL file (``-``: standard input), or the final draft of a transcript.
 
     Raises :class:`TranscriptError` naming ``FILE:LINE`` at the first invalid
     line (a duplicate id names the line that first used it), unless
@@ -161,29 +162,40 @@ def read_records(path: Path, *, skip_invalid: bool = False) -> RecordSet:
     Blank lines are ignored.
     """
     path = Path(path)
+    if is_stdio(path):
+        return _read_lines(sys.stdin.buffer, Path("stdin"), skip_invalid=skip_invalid)
     if _is_transcript(path):
         return RecordSet((transcript_record(path),))
+    with open_regular(path) as fh:
+        return _read_lines(fh, path, skip_invalid=skip_invalid)
+
+
+def is_stdio(path: Path) -> bool:
+    """Whether ``path`` is ``-``: standard input (as an input) or standard output (as an output)."""
+    return str(path) == "-"
+
+
+def _read_lines(fh: IO[bytes], path: Path, *, skip_invalid: bool) -> RecordSet:
     records: list[ScoreRecord] = []
     invalid: list[InvalidLine] = []
     first_seen: dict[str, int] = {}
-    with open_regular(path) as fh:
-        for number, raw in _raw_lines(fh, path):
-            if raw is not None and not raw.strip():
-                continue
-            try:
-                record = parse_line(raw)
-                if record.id in first_seen:
-                    raise ValueError(
-                        f"duplicate id {record.id!r} (first on line {first_seen[record.id]})"
-                    )
-            except ValueError as exc:
-                if not skip_invalid:
-                    raise TranscriptError(f"{path}:{number}: {exc}") from exc
-                shown = "" if raw is None else raw[:200].decode("utf-8", "replace")
-                invalid.append(InvalidLine(number, str(exc), shown))
-                continue
-            first_seen[record.id] = number
-            records.append(record)
+    for number, raw in _raw_lines(fh, path):
+        if raw is not None and not raw.strip():
+            continue
+        try:
+            record = parse_line(raw)
+            if record.id in first_seen:
+                raise ValueError(
+                    f"duplicate id {record.id!r} (first on line {first_seen[record.id]})"
+                )
+        except ValueError as exc:
+            if not skip_invalid:
+                raise TranscriptError(f"{path}:{number}: {exc}") from exc
+            shown = "" if raw is None else raw[:200].decode("utf-8", "replace")
+            invalid.append(InvalidLine(number, str(exc), shown))
+            continue
+        first_seen[record.id] = number
+        records.append(record)
     return RecordSet(tuple(records), tuple(invalid))
 
 

@@ -19,7 +19,7 @@ import fcntl
 import os
 import stat
 from pathlib import Path
-from typing import Literal, Self
+from typing import BinaryIO, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
@@ -217,3 +217,32 @@ class ResultFile:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class ResultStream(ResultFile):
+    """Results written to a stream instead of a file (``-o -``: standard output).
+
+    Nothing to lock, resume or truncate: a pipe holds no earlier results. Each
+    line is still written whole with one call and flushed at once.
+    """
+
+    def __init__(self, stream: BinaryIO, name: str = "stdout") -> None:
+        self.path = Path(name)
+        self.done = set()
+        self.torn_bytes = 0
+        self._fd = None
+        self._stream: BinaryIO | None = stream
+
+    def write(self, result: ScoreResult) -> None:
+        if self._stream is None:
+            raise TranscriptError(f"{self.path}: the result stream is closed")
+        try:
+            self._stream.write(result.model_dump_json().encode() + b"\n")
+            self._stream.flush()
+        except OSError as exc:  # e.g. the reader of the pipe went away
+            raise TranscriptError(f"cannot write {self.path}: {exc.strerror}") from exc
+        self.done.add(result.id)
+
+    def close(self) -> None:
+        """Stop writing; the stream itself belongs to the caller and stays open."""
+        self._stream = None

@@ -69,7 +69,8 @@ class Scorer:
 
         async def one(critic: Critic) -> None:
             # No session: a standalone review, in a clean state (see the module docstring).
-            request = ReviewRequest(task=task, draft=draft, role=critic.name, session=None)
+            request = ReviewRequest(task=task, draft=draft, role=critic.name, session=None,
+                                    metadata=item.metadata)
             critiques[critic.name], _ = await self._review(critic, request)
 
         if len(self.critics) == 1:  # no task group to pay for (a sixth of a record's cost)

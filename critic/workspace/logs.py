@@ -1,8 +1,11 @@
 """Runs recorded by default: one log directory, one file per run, named by time and command.
 
-``critic run``, ``debate`` and ``score`` write their transcript or results
-under the log directory unless given ``--no-log``; ``critic logs`` lists what
-is there and ``critic view`` with no path shows the newest. The directory is,
+``critic run``, ``debate``, ``score``, ``eval`` and ``calibrate`` write their
+transcript, results or report under the log directory unless given
+``--no-log``; ``critic logs`` lists what is there and ``critic view`` with no
+path shows the newest. ``eval`` and ``calibrate`` write a folder there
+(``summary.json`` / ``report.json`` inside) when not given ``-o``, and record a
+copy of that file when they are. The directory is,
 first found: the ``--log-dir`` flag, ``$CRITIC_LOG_DIR``, ``./critic-logs``.
 
 A command opts in with two calls (its file then shows up in ``critic logs``)::
@@ -17,6 +20,7 @@ time and the command is read back from the name, whatever the file holds.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator, Mapping
@@ -84,10 +88,46 @@ class RecordedRun:
     decision: str | None = None
 
 
+def _cut(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _rate(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else "—"
+
+
+def _report_summary(path: Path) -> tuple[str | None, str | None]:
+    """An experiment's name and pass rates, or a calibration's data and AUROCs."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    if data.get("kind") == "experiment":
+        about = data.get("experiment") or {}
+        conditions = data.get("conditions") or {}
+        rates = ", ".join(f"{name} {_rate(c.get('pass_rate'))}" for name, c in conditions.items()
+                          if isinstance(c, dict))
+        name = about.get("name") if isinstance(about, dict) else None
+        task = f"{name} ({about.get('dataset', '?')})" if name else None
+        return task, _cut(f"pass rate: {rates}") if rates else None
+    if data.get("kind") == "calibration":
+        roles = data.get("roles") or {}
+        aurocs = ", ".join(f"{name} {_rate(r.get('auroc'))}" for name, r in roles.items()
+                           if isinstance(r, dict))
+        return str(data.get("data", "")) or None, _cut(f"auroc: {aurocs}") if aurocs else None
+    return None, None
+
+
 def _summary(path: Path) -> tuple[str | None, str | None]:
-    """The task and decision of a transcript; (None, None) for anything else or a torn file."""
+    """The task and decision of a transcript, or the summary of an experiment or calibration
+    report; (None, None) for anything else or a torn file."""
+    path = viewable(path)
     if not path.is_file() or path.stat().st_size == 0:
         return None, None
+    if path.suffix == ".json":
+        return _report_summary(path)
     try:
         transcript = read_transcript(path, tolerate_torn_tail=True)
     except CriticError:
@@ -127,7 +167,8 @@ def list_runs(log_dir: Path, limit: int | None = None) -> list[RecordedRun]:
 def latest_run(log_dir: Path) -> RecordedRun:
     """The newest recorded run with something in it; a :class:`ConfigError` if there is none."""
     for run in list_runs(log_dir):
-        if run.path.is_dir() or run.path.stat().st_size > 0:
+        shown = viewable(run.path)
+        if shown.is_file() and shown.stat().st_size > 0:  # e.g. not an eval stopped early
             return run
     raise ConfigError(f"no recorded runs in {log_dir}; pass a file to view or run a command first")
 
@@ -147,6 +188,31 @@ def run_log(log_dir: Path, command: str, given: Path | None, *,
     finally:
         if path.is_file() and path.stat().st_size == 0:
             path.unlink(missing_ok=True)
+
+
+@contextmanager
+def run_output(log_dir: Path, command: str, given: Path | None, *, record: bool = True,
+               resume: bool = False, name: str = "") -> Iterator[Path]:
+    """Where a run that the user may point elsewhere with ``-o`` writes (``eval``, ``calibrate``):
+    ``given``, else ``name`` in a fresh folder of the log directory (the folder itself when
+    ``name`` is ""). The folder is removed again if the run wrote nothing (only empty files). A run
+    given ``-o`` is recorded after it ends with :func:`record_copy` of its summary."""
+    if given is not None:
+        yield given
+        return
+    if resume:
+        raise ConfigError("--resume: needs -o/--output, the run to finish")
+    if not record:
+        raise ConfigError("-o/--output: needed with --no-log (otherwise the run is written "
+                          "to the log directory)")
+    folder = new_log_path(log_dir, command, suffix="")
+    try:
+        yield folder / name if name else folder
+    finally:
+        # A run that failed before recording anything (a model that does not open) may
+        # have created empty files and folders; they are not a run to list.
+        if folder.is_dir() and all(p.is_dir() or p.stat().st_size == 0 for p in folder.rglob("*")):
+            shutil.rmtree(folder)
 
 
 def record_copy(log_dir: Path, command: str, source: Path) -> Path:

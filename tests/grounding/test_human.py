@@ -43,7 +43,8 @@ async def test_scores_accept_reject_and_reprompt(anyio_backend: str) -> None:
     assert score == pytest.approx(0.7) and problems == ("mention edge cases",)
     assert "the draft text" in shown
     assert (await _review("accept\n\n"))[:2] == (1.0, ())
-    assert (await _review("r\ntoo vague\n"))[:2] == (0.0, ("too vague",))
+    assert (await _review("r\ntoo vague\n"))[:2] == (0.0, ("a person rejected the draft",
+                                                           "too vague"))
     score, _, shown = await _review("eleven\n42\n3\n\n")
     assert score == pytest.approx(0.3)
     assert shown.count("not a score in 0-10") == 2
