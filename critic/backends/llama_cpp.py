@@ -29,11 +29,11 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -110,6 +110,14 @@ class CpuBudget:
         with self._cond:
             self._free += n
             self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def held(self, n: int) -> Iterator[None]:
+        self.acquire(n)
+        try:
+            yield
+        finally:
+            self.release(n)
 
 
 _LOAD_LOCK = threading.Lock()
@@ -199,8 +207,12 @@ class LlamaCppBackend:
         report: Report | None = None,
     ) -> Completion:
         budget = self.model.budget
-        # A shared-prefix view only waits on the engine, which holds the budget while it runs.
-        threads = 0 if self.shared else self.model.n_threads
+        # By default the budget is held only while llama.cpp computes (each decode and
+        # sample, see CancellableLlama), so a call busy in Python or waiting frees its core
+        # for another; "call" holds it for the whole call, as before. A shared-prefix view
+        # never holds it: the engine does, while it computes.
+        per_call = self.model.budget_scope == "call" and not self.shared
+        threads = self.model.n_threads if per_call else 0
         with self._lock:
             if cancelled.is_set():
                 raise ModelError("call cancelled before it started")
@@ -209,6 +221,9 @@ class LlamaCppBackend:
                 llama = self._load()
                 llama.cancel = cancelled  # type: ignore[attr-defined]
                 llama.fresh = params.fresh_context  # type: ignore[attr-defined]
+                llama.budget = (None if per_call or self.shared  # type: ignore[attr-defined]
+                                else budget)
+                llama.budget_threads = self.model.n_threads  # type: ignore[attr-defined]
                 llama.report = report  # type: ignore[attr-defined]
                 llama.evals = 0  # type: ignore[attr-defined]
                 if report is not None:
@@ -280,13 +295,27 @@ def _cancellable_llama_class() -> type[Llama]:
         fresh = False
         last_evaluated = 0
 
+        budget: CpuBudget | None = None
+        """Held around each decode and sample (not the Python between them)."""
+        budget_threads = 1
+
         def eval(self, tokens: Sequence[int]) -> None:
             if self.cancel is not None and self.cancel.is_set():
                 raise Abandoned
             if self.report is not None and self.evals:
                 self.report(self.evals)
             self.evals += 1
-            super().eval(tokens)
+            if self.budget is None:
+                super().eval(tokens)
+                return
+            with self.budget.held(self.budget_threads):
+                super().eval(tokens)
+
+        def sample(self, *args: Any, **kwargs: Any) -> int:
+            if self.budget is None:
+                return int(super().sample(*args, **kwargs))
+            with self.budget.held(self.budget_threads):
+                return int(super().sample(*args, **kwargs))
 
         def generate(
             self, tokens: Sequence[int], top_k: int = 40, top_p: float = 0.95,
@@ -363,6 +392,8 @@ class LlamaCppModel:
     n_threads: int = 1
     repeat_penalty: float = 1.1
     budget: CpuBudget = field(default_factory=default_cpu_budget)
+    budget_scope: Literal["compute", "call"] = "compute"
+    """Hold the CPU budget only while llama.cpp computes (default), or for whole calls."""
     shared_sequences: int = 4
     """Sequences of the shared-prefix context critics generate on (0: each critic its own
     context, the old way)."""

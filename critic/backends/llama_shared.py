@@ -216,13 +216,10 @@ class SharedPrefixEngine:
                 if self._closed:
                     return
                 new = self._admit()
-            self.budget.acquire(self.n_threads)
             try:
                 self._step(new)
             except Exception as exc:  # every caller must hear of it
                 self._fail(ModelError(f"shared llama.cpp context: {exc}"))
-            finally:
-                self.budget.release(self.n_threads)
 
     def _active(self) -> list[_Slot]:
         return [slot for slot in self._slots if slot.request is not None]
@@ -243,6 +240,18 @@ class SharedPrefixEngine:
         return admitted
 
     def _step(self, new: list[_Slot]) -> None:
+        with self.budget.held(self.n_threads):
+            waiting = self._compute(new)
+        # Collect the answers outside the budget: the callers' text checks (stop
+        # strings, detokenizing) overlap, and another context may use the core meanwhile.
+        for slot in waiting:
+            request = slot.request
+            assert request is not None
+            if not request.replies.get():
+                self._finish(slot)
+
+    def _compute(self, new: list[_Slot]) -> list[_Slot]:
+        """Set up new sequences, decode one batch, sample every sequence's next token."""
         starts = self._share_prefix(new) if new else {}
         batch = self._batch.batch
         batch.n_tokens = 0
@@ -270,10 +279,8 @@ class SharedPrefixEngine:
                 add(slot, [slot.pending])
                 slot.pending = None
         if batch.n_tokens == 0:
-            return
+            return []
         self._decode()
-        # Hand every sequence its token first, then collect the answers: the callers'
-        # text checks (stop strings, detokenizing) then overlap.
         waiting: list[_Slot] = []
         for slot, index in outputs:
             request = slot.request
@@ -282,11 +289,7 @@ class SharedPrefixEngine:
             slot.pending = token
             request.tokens.put(token)
             waiting.append(slot)
-        for slot in waiting:
-            request = slot.request
-            assert request is not None
-            if not request.replies.get():
-                self._finish(slot)
+        return waiting
 
     def _share_prefix(self, new: list[_Slot]) -> dict[_Slot, int]:
         """Set up the KV cache of newly admitted sequences; where each one's own suffix starts.
