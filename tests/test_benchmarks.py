@@ -24,7 +24,8 @@ CHEAP = {"bus_throughput", "critic_discrimination", "humaneval_oracle", "nats_bu
          "parallel_critics",
          "scoring_throughput"}
 #: Scripts that drive the real model: minutes in a full run, 20-60 s in --quick.
-MODEL_BOUND = {"session_overhead", "kv_reuse", "humaneval_repair", "revision_identity"}
+MODEL_BOUND = {"session_overhead", "kv_reuse", "humaneval_repair", "revision_identity",
+               "critic_phase"}
 
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("[!_]*.py"))
 

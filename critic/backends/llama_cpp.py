@@ -21,21 +21,24 @@ Facts measured on our 2-core machines shape this module (see DESIGN.md):
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import importlib.util
 import io
 import os
 import threading
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
 from critic.backends.base import Completion, GenerationParams, JsonSchema
+from critic.backends.llama_shared import Abandoned, Request, SharedPrefixEngine
 from critic.backends.meter import Report, call_report
 from critic.errors import ConfigError, ModelError
 from critic.messages import ChatMessage, Usage
@@ -94,15 +97,27 @@ class CpuBudget:
 
     def acquire(self, n: int) -> None:
         n = min(n, self.slots)
+        if n == 0:
+            return
         with self._cond:
             self._cond.wait_for(lambda: self._free >= n)
             self._free -= n
 
     def release(self, n: int) -> None:
         n = min(n, self.slots)
+        if n == 0:
+            return
         with self._cond:
             self._free += n
             self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def held(self, n: int) -> Iterator[None]:
+        self.acquire(n)
+        try:
+            yield
+        finally:
+            self.release(n)
 
 
 _LOAD_LOCK = threading.Lock()
@@ -138,6 +153,9 @@ class LlamaCppBackend:
 
     model: LlamaCppModel
     agent: str
+    shared: bool = False
+    """Generate on the model's shared-prefix engine (a sequence of its one context)
+    instead of a context of this agent's own."""
     _llama: Llama | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -147,7 +165,8 @@ class LlamaCppBackend:
 
     def _load(self) -> Llama:
         if self._llama is None:
-            self._llama = self.model.load()
+            self._llama = (self.model.engine().view(self.agent, _cancellable_llama_class())
+                           if self.shared else self.model.load())
         return self._llama
 
     async def complete(
@@ -188,7 +207,12 @@ class LlamaCppBackend:
         report: Report | None = None,
     ) -> Completion:
         budget = self.model.budget
-        threads = self.model.n_threads
+        # By default the budget is held only while llama.cpp computes (each decode and
+        # sample, see CancellableLlama), so a call busy in Python or waiting frees its core
+        # for another; "call" holds it for the whole call, as before. A shared-prefix view
+        # never holds it: the engine does, while it computes.
+        per_call = self.model.budget_scope == "call" and not self.shared
+        threads = self.model.n_threads if per_call else 0
         with self._lock:
             if cancelled.is_set():
                 raise ModelError("call cancelled before it started")
@@ -196,6 +220,10 @@ class LlamaCppBackend:
             try:
                 llama = self._load()
                 llama.cancel = cancelled  # type: ignore[attr-defined]
+                llama.fresh = params.fresh_context  # type: ignore[attr-defined]
+                llama.budget = (None if per_call or self.shared  # type: ignore[attr-defined]
+                                else budget)
+                llama.budget_threads = self.model.n_threads  # type: ignore[attr-defined]
                 llama.report = report  # type: ignore[attr-defined]
                 llama.evals = 0  # type: ignore[attr-defined]
                 if report is not None:
@@ -218,13 +246,15 @@ class LlamaCppBackend:
                     kwargs["response_format"] = {"type": "json_object", "schema": dict(schema)}
                 try:
                     result: dict[str, Any] = llama.create_chat_completion(**kwargs)  # type: ignore[assignment]
-                except _Abandoned as exc:
+                except Abandoned as exc:
                     raise ModelError("call cancelled while generating") from exc
                 except ValueError as exc:  # e.g. prompt longer than the context window
                     raise ModelError(f"{self.name} ({self.agent}): {exc}") from exc
                 latency = time.perf_counter() - start
                 prompt_tokens = int((result.get("usage") or {}).get("prompt_tokens", 0))
-                evaluated = _evaluated(previous, llama.input_ids[:prompt_tokens].tolist())
+                evaluated = (llama.last_evaluated  # type: ignore[attr-defined]
+                             if self.shared else
+                             _evaluated(previous, llama.input_ids[:prompt_tokens].tolist()))
             finally:
                 budget.release(threads)
         choice = result["choices"][0]
@@ -239,10 +269,6 @@ class LlamaCppBackend:
             latency=latency,
             finish_reason=choice.get("finish_reason"),
         )
-
-
-class _Abandoned(Exception):
-    """Raised inside llama.cpp's generation loop to stop a call nobody waits for."""
 
 
 @cache
@@ -263,14 +289,79 @@ def _cancellable_llama_class() -> type[Llama]:
         cancel: threading.Event | None = None
         report: Report | None = None
         evals = 0
+        engine: SharedPrefixEngine | None = None
+        """Set on an agent's view of a shared-prefix engine: generation runs there."""
+        agent = ""
+        fresh = False
+        last_evaluated = 0
+
+        budget: CpuBudget | None = None
+        """Held around each decode and sample (not the Python between them)."""
+        budget_threads = 1
 
         def eval(self, tokens: Sequence[int]) -> None:
             if self.cancel is not None and self.cancel.is_set():
-                raise _Abandoned
+                raise Abandoned
             if self.report is not None and self.evals:
                 self.report(self.evals)
             self.evals += 1
-            super().eval(tokens)
+            if self.budget is None:
+                super().eval(tokens)
+                return
+            with self.budget.held(self.budget_threads):
+                super().eval(tokens)
+
+        def sample(self, *args: Any, **kwargs: Any) -> int:
+            if self.budget is None:
+                return int(super().sample(*args, **kwargs))
+            with self.budget.held(self.budget_threads):
+                return int(super().sample(*args, **kwargs))
+
+        def generate(
+            self, tokens: Sequence[int], top_k: int = 40, top_p: float = 0.95,
+            min_p: float = 0.05, typical_p: float = 1.0, temp: float = 0.80,
+            repeat_penalty: float = 1.0, reset: bool = True, frequency_penalty: float = 0.0,
+            presence_penalty: float = 0.0, tfs_z: float = 1.0, mirostat_mode: int = 0,
+            mirostat_tau: float = 5.0, mirostat_eta: float = 0.1, penalize_nl: bool = True,
+            logits_processor: Any = None, stopping_criteria: Any = None, grammar: Any = None,
+        ) -> Generator[int, Any, None]:
+            sampling = {
+                "top_k": top_k, "top_p": top_p, "min_p": min_p, "typical_p": typical_p,
+                "temp": temp, "repeat_penalty": repeat_penalty,
+                "frequency_penalty": frequency_penalty, "presence_penalty": presence_penalty,
+                "tfs_z": tfs_z, "mirostat_mode": mirostat_mode, "mirostat_tau": mirostat_tau,
+                "mirostat_eta": mirostat_eta, "penalize_nl": penalize_nl,
+                "logits_processor": logits_processor, "grammar": grammar,
+            }
+            if self.engine is None:
+                yield from super().generate(tokens, reset=reset,
+                                            stopping_criteria=stopping_criteria, **sampling)
+                return
+            # The sampler chain exactly as Llama.generate builds it for this call.
+            self._mirostat_mu = ctypes.c_float(2.0 * mirostat_tau)
+            sampler = self._init_sampler(**sampling)
+            request = Request(self.agent, list(tokens), sampler, self.fresh)
+            # input_ids/n_tokens as Llama.generate leaves them (create_completion reads them):
+            # the prompt, then each token once the caller asks for the next.
+            self.n_tokens = len(tokens)
+            self.input_ids[: self.n_tokens] = tokens
+            stream = self.engine.stream(request, self.cancel)
+            try:
+                for token in stream:
+                    # As Llama.generate: asked after each sample, with the tokens evaluated
+                    # so far and the first row of scores (stale without logits_all).
+                    if stopping_criteria is not None and stopping_criteria(
+                            self._input_ids, self._scores[0, :]):
+                        return
+                    yield token
+                    self.input_ids[self.n_tokens] = token
+                    self.n_tokens += 1
+                    self.evals += 1
+                    if self.report is not None:
+                        self.report(self.evals)
+            finally:
+                stream.close()
+                self.last_evaluated = request.evaluated
 
     return CancellableLlama
 
@@ -301,6 +392,15 @@ class LlamaCppModel:
     n_threads: int = 1
     repeat_penalty: float = 1.1
     budget: CpuBudget = field(default_factory=default_cpu_budget)
+    budget_scope: Literal["compute", "call"] = "compute"
+    """Hold the CPU budget only while llama.cpp computes (default), or for whole calls."""
+    shared_sequences: int = 4
+    """Sequences of the shared-prefix context critics generate on (0: each critic its own
+    context, the old way)."""
+    _engine: SharedPrefixEngine | None = field(default=None, init=False, repr=False)
+    _engine_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                         repr=False)
+    _shared_agents: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -308,6 +408,8 @@ class LlamaCppModel:
             raise ConfigError(f"model file not found: {self.path}")
         if self.n_threads < 1:
             raise ConfigError(f"n_threads must be at least 1, got {self.n_threads}")
+        if self.shared_sequences < 0:
+            raise ConfigError(f"shared_sequences must be 0 or more, got {self.shared_sequences}")
         with self.path.open("rb") as fh:
             if fh.read(4) != b"GGUF":
                 raise ConfigError(f"not a GGUF model file: {self.path}")
@@ -318,6 +420,46 @@ class LlamaCppModel:
 
     def backend(self, agent: str) -> LlamaCppBackend:
         return LlamaCppBackend(self, agent)
+
+    def shared_backend(self, agent: str) -> LlamaCppBackend:
+        """An agent's backend on the shared-prefix context (critics of a round use it).
+
+        With ``shared_sequences = 0`` it is an agent's own context, as :meth:`backend`.
+        """
+        if self.shared_sequences == 0:
+            return LlamaCppBackend(self, agent)
+        backend = LlamaCppBackend(self, agent, shared=True)
+        with self._engine_lock:
+            self._shared_agents += 1
+            if self._engine is not None:
+                self._engine.agents = self._shared_agents
+        weakref.finalize(backend, self._unbind)
+        return backend
+
+    def _unbind(self) -> None:
+        with self._engine_lock:
+            self._shared_agents -= 1
+            if self._engine is not None:
+                self._engine.agents = self._shared_agents
+
+    def engine(self) -> SharedPrefixEngine:
+        """The shared-prefix engine, loaded on first use (in a worker thread)."""
+        with self._engine_lock:
+            if self._engine is None:
+                # The base context is never decoded on: the engine makes its own.
+                base = self._open(n_ctx=64, n_threads=self.n_threads,
+                                  n_threads_batch=self.n_threads)
+                base.verbose = False
+                # Verbose for the reason given in _open: a quiet load redirects fds 1 and 2.
+                with _LOAD_LOCK, contextlib.redirect_stderr(io.StringIO()):
+                    try:
+                        self._engine = SharedPrefixEngine(
+                            base, n_ctx=self.n_ctx, sequences=self.shared_sequences,
+                            n_threads=self.n_threads, budget=self.budget)
+                    finally:
+                        _quiet_llama_logs()
+                self._engine.agents = self._shared_agents
+            return self._engine
 
     def load(self) -> Llama:
         """A new context on this file (called once per agent, in a worker thread)."""
@@ -366,5 +508,7 @@ class LlamaCppModel:
         }
 
     async def aclose(self) -> None:
-        return None
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await anyio.to_thread.run_sync(engine.close)
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import EntryPoint
 from typing import cast
 
+from critic.backends.llama_cpp import LlamaCppModel
 from critic.critics.critic import LLMCritic
 from critic.errors import ConfigError
 from critic.grounding.execution import python_exec_critic
@@ -30,7 +31,11 @@ MODEL_KINDS = frozenset({"llm", "judge"})
 
 
 def _llm(role: Role, ctx: CriticContext) -> Critic:
-    return LLMCritic(role, ctx.models.get(role.spec.model).backend(role.name), seed=ctx.seed)
+    model = ctx.models.get(role.spec.model)
+    # The critics of a round share their prompt's start; on llama.cpp they evaluate it once.
+    backend = (model.shared_backend(role.name) if isinstance(model, LlamaCppModel)
+               else model.backend(role.name))
+    return LLMCritic(role, backend, seed=ctx.seed)
 
 
 def _plugin(role: Role, ctx: CriticContext) -> Critic:

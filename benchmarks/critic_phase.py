@@ -1,0 +1,124 @@
+"""The critic phase of a round on llama.cpp: per-agent contexts vs one shared-prefix context.
+
+Three built-in critics (correctness, clarity, concision) review one draft, as the
+critics of a session's round do (concurrently, each with its own conversation).
+Interleaved rep by rep, on SmolLM2 with one thread per context:
+
+* ``per_call``: each critic on its own context, the CPU budget held for whole
+  calls (the behaviour before issue 18);
+* ``per_agent``: each critic on its own context, the budget held only while
+  llama.cpp computes (item 2: no core idles while a call is in Python);
+* ``shared``: the critics as sequences of one context, their common prompt
+  prefix evaluated once, suffixes and decode steps batched (item 1).
+
+Reported: median wall time of the phase per way, ``speedup`` = per_call /
+shared (goal >= 1.6), ``budget_speedup`` = per_call / per_agent, and
+``identical_outputs``: every critic's completion, in every rep, is the same in
+all three ways (temperature 0).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+from _common import arguments, emit, log, median, model_info, rounded
+from _sessions import roles
+
+from critic.backends.llama_cpp import LlamaCppModel
+from critic.critics.critic import LLMCritic
+from critic.errors import CriticError
+from critic.messages import Draft, ModelCall, ReviewRequest, Task
+
+ROLES = ("correctness", "clarity", "concision")
+TASK = Task(prompt="Write a Python function that returns the n-th Fibonacci number.")
+DRAFT = "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a"
+WAYS = ("per_call", "per_agent", "shared")
+GOAL = 1.6
+
+
+def model_for(way: str) -> LlamaCppModel:
+    if way == "shared":
+        return LlamaCppModel.default(shared_sequences=len(ROLES))
+    return LlamaCppModel.default(shared_sequences=0,
+                                 budget_scope="call" if way == "per_call" else "compute")
+
+
+async def phase(critics: list[LLMCritic], request: ReviewRequest) -> tuple[float, list[str]]:
+    """One critic phase: every critic reviews the draft at once; wall time and completions."""
+    completions: dict[str, str] = {}
+
+    async def record(call: ModelCall) -> None:
+        return None
+
+    async def review(critic: LLMCritic) -> None:
+        try:
+            critique = await critic.review(request.model_copy(update={"role": critic.name}),
+                                           record)
+        except CriticError as exc:  # a truncated or malformed review: compared like any other
+            completions[critic.name] = f"error|{exc}"
+            return
+        completions[critic.name] = (f"{critique.status}|{critique.score}|{critique.problems}|"
+                                    f"{critique.suggestion}")
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for critic in critics:
+            tg.start_soon(review, critic)
+    return time.perf_counter() - start, [completions[c.name] for c in critics]
+
+
+async def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
+    started = time.perf_counter()
+    reps = 1 if args.quick else 7
+    max_tokens = 48 if args.quick else 128
+    request = ReviewRequest(session="bench", task=TASK, draft=Draft(round=1, text=DRAFT),
+                            role="")
+    models = {way: model_for(way) for way in WAYS}
+    critics = {way: [LLMCritic(role, models[way].shared_backend(role.name), seed=0)
+                     for role in roles(ROLES, max_tokens=max_tokens)] for way in WAYS}
+    # Warm-up: load every context (and the shared one) outside the timed reps.
+    for way in WAYS:
+        await phase(critics[way], request)
+    times: dict[str, list[float]] = {way: [] for way in WAYS}
+    identical = True
+    for rep in range(reps):
+        outputs = {}
+        for way in WAYS if rep % 2 == 0 else reversed(WAYS):
+            seconds, outputs[way] = await phase(critics[way], request)
+            times[way].append(seconds)
+        same = outputs["per_call"] == outputs["per_agent"] == outputs["shared"]
+        identical = identical and same
+        log(f"rep {rep + 1}/{reps}: " + ", ".join(f"{w} {times[w][-1]:.2f}s" for w in WAYS)
+            + ("" if same else "  OUTPUTS DIFFER"))
+    for model in models.values():
+        await model.aclose()
+    med = {way: median(times[way]) for way in WAYS}
+    speedup = med["per_call"] / med["shared"]
+    budget_speedup = med["per_call"] / med["per_agent"]
+    figures: dict[str, Any] = {
+        "headline": [
+            {"metric": "critic phase speedup, shared prefix vs per-agent contexts "
+                       f"({len(ROLES)} critics, {reps} reps)",
+             "value": rounded(speedup), "goal": f">= {GOAL}", "met": speedup >= GOAL},
+            {"metric": "identical outputs at temperature 0 (all reps, all three ways)",
+             "value": identical, "goal": "true", "met": identical},
+            {"metric": "critic phase speedup, CPU budget held while computing vs per call",
+             "value": rounded(budget_speedup), "goal": None, "met": None},
+        ],
+        "speedup": rounded(speedup),
+        "budget_speedup": rounded(budget_speedup),
+        "identical_outputs": identical,
+        "median_seconds": {way: rounded(value) for way, value in med.items()},
+        "seconds": {way: [rounded(t) for t in times[way]] for way in WAYS},
+        "reps": reps, "critics": list(ROLES), "max_tokens": max_tokens,
+        "threads_per_context": 1,
+        "model": model_info(LlamaCppModel.default().path),
+    }
+    emit("critic_phase", args, figures, packages=("llama_cpp_python",), started=started)
+
+
+if __name__ == "__main__":
+    anyio.run(main)

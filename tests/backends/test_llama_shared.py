@@ -1,0 +1,118 @@
+"""Critics sharing a prompt prefix on one llama.cpp context (issue 18, item 1).
+
+On the real SmolLM2: three built-in critics review two rounds of a session, once
+each on its own context (``shared_sequences = 0``, the old way) and once as
+sequences of one shared context. Their outputs must be identical, every critic
+must still see only its own conversation (one of them remembers its round-1
+review), and the shared run must evaluate fewer prompt tokens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from critic import LLMCritic, LLMGenerator, RoleRegistry, Session, Task
+from critic.backends.llama_cpp import LlamaCppModel
+from critic.bus.memory import MemoryBus
+from critic.judges.rules import ThresholdJudge
+from critic.messages import Envelope, ModelCall
+from critic.roles.spec import Role
+from critic.testing import ScriptedModel
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.model]
+
+ROLES = RoleRegistry()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # The engine runs in its own thread; the event loop under the session does not matter.
+    return "asyncio"
+
+
+TASK = Task(prompt="Write a Python function rev(s) that returns the string s reversed.")
+DRAFTS = ("def rev(s):\n    return s[::-1]\n", "def rev(s):\n    return ''.join(reversed(s))\n")
+#: (role, memory): one critic remembers its round-1 review in round 2.
+CRITICS = [("correctness", "none"), ("clarity", "session"), ("concision", "none")]
+NAMES = {name for name, _ in CRITICS}
+
+
+def role(name: str, memory: str) -> Role:
+    base = ROLES.get(name)
+    return dataclasses.replace(base, spec=base.spec.model_copy(
+        update={"memory": memory, "max_tokens": 96}))
+
+
+async def critic_calls(model: LlamaCppModel) -> list[ModelCall]:
+    """The model calls of a two-round session whose three LLM critics run on ``model``."""
+    # A scripted gate that always scores 0 keeps the judge revising until max_rounds.
+    scripted = ScriptedModel(scripts={"generator": list(DRAFTS)},  # it consumes the list
+                             default=json.dumps({"problems": ["gate"], "suggestion": "s",
+                                                 "score": 0}))
+    critics = [LLMCritic(role(name, memory), model.shared_backend(name), seed=0)
+               for name, memory in CRITICS]
+    base = ROLES.get("correctness")
+    gate = dataclasses.replace(base, spec=base.spec.model_copy(update={"name": "gate"}))
+    critics.append(LLMCritic(gate, scripted.backend("gate"), seed=0))
+    calls: list[ModelCall] = []
+
+    def observe(envelope: Envelope) -> None:
+        if isinstance(envelope.payload, ModelCall) and envelope.payload.agent in NAMES:
+            calls.append(envelope.payload)
+
+    session = Session(TASK, LLMGenerator(scripted.backend("generator")),
+                      ThresholdJudge(accept_at=1.0, discard_below=0.0, max_rounds=2), critics,
+                      bus=MemoryBus(serialize=True), observer=observe)
+    outcome = await session.run()
+    assert len(outcome.verdicts) == 2
+    return sorted(calls, key=lambda c: (c.agent, len(c.messages)))
+
+
+@pytest.mark.timeout(600)  # 12 critic calls: ~20 s on an idle machine
+async def test_shared_prefix_critics_match_their_own_contexts(model_path: Path) -> None:
+    own_model = LlamaCppModel(model_path, shared_sequences=0)
+    shared_model = LlamaCppModel(model_path, shared_sequences=4)
+    try:
+        own = await critic_calls(own_model)
+        engine = shared_model.engine()
+        # Wait for all three critics of a round (not a moment): what is batched
+        # must not depend on the machine's speed in this test.
+        engine.gather_seconds = 600.0
+        shared = await critic_calls(shared_model)
+    finally:
+        await own_model.aclose()
+        await shared_model.aclose()
+
+    assert len(own) == len(shared) >= 6  # 3 critics x 2 rounds (and any retries)
+    for a, b in zip(own, shared, strict=True):
+        assert (a.agent, a.messages, a.completion, a.status) == (
+            b.agent, b.messages, b.completion, b.status)
+        assert a.usage.prompt_tokens == b.usage.prompt_tokens
+        assert a.usage.completion_tokens == b.usage.completion_tokens
+        assert a.status == "ok"
+
+    # Separate contexts: three different prompts, and no critic sees another's review.
+    for a in shared:
+        assert all(a.messages != b.messages for b in shared if b.agent != a.agent)
+    for call in shared:
+        text = "\n".join(m.content for m in call.messages)
+        mine = {c.completion for c in shared if c.agent == call.agent}
+        for other in shared:
+            if other.agent != call.agent and other.completion not in mine:
+                assert other.completion is not None and other.completion not in text
+    remembered = [c for c in shared if c.agent == "clarity"]
+    assert [m.role for m in remembered[1].messages][-2:] == ["assistant", "user"]
+    assert remembered[1].messages[2].content == remembered[0].completion
+    for call in shared:
+        if call.agent != "clarity":
+            assert [m.role for m in call.messages] == ["system", "user"]
+
+    # The common prefix was evaluated once per round, not once per critic.
+    evaluated = {name: [c.usage.prompt_evaluated for c in calls]
+                 for name, calls in (("own", own), ("shared", shared))}
+    assert all(n is not None for ns in evaluated.values() for n in ns)
+    assert sum(n or 0 for n in evaluated["shared"]) < sum(n or 0 for n in evaluated["own"])
