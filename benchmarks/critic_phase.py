@@ -9,12 +9,13 @@ Interleaved rep by rep, on SmolLM2 with one thread per context:
 * ``per_agent``: each critic on its own context, the budget held only while
   llama.cpp computes (item 2: no core idles while a call is in Python);
 * ``shared``: the critics as sequences of one context, their common prompt
-  prefix evaluated once, suffixes and decode steps batched (item 1).
+  prefix evaluated once, suffixes and decode steps batched (item 1);
+* ``shared_2t``: the same on a two-thread context (``shared_threads=2``).
 
 Reported: median wall time of the phase per way, ``speedup`` = per_call /
 shared (goal >= 1.6), ``budget_speedup`` = per_call / per_agent, and
 ``identical_outputs``: every critic's completion, in every rep, is the same in
-all three ways (temperature 0).
+every way (temperature 0).
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ from critic.messages import Draft, ModelCall, ReviewRequest, Task
 ROLES = ("correctness", "clarity", "concision")
 TASK = Task(prompt="Write a Python function that returns the n-th Fibonacci number.")
 DRAFT = "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a"
-WAYS = ("per_call", "per_agent", "shared")
+WAYS = ("per_call", "per_agent", "shared", "shared_2t")
 GOAL = 1.6
 
 
 def model_for(way: str) -> LlamaCppModel:
-    if way == "shared":
-        return LlamaCppModel.default(shared_sequences=len(ROLES))
+    if way.startswith("shared"):
+        return LlamaCppModel.default(shared_sequences=len(ROLES),
+                                     shared_threads=2 if way == "shared_2t" else None)
     return LlamaCppModel.default(shared_sequences=0,
                                  budget_scope="call" if way == "per_call" else "compute")
 
@@ -89,7 +91,7 @@ async def main() -> None:
         for way in WAYS if rep % 2 == 0 else reversed(WAYS):
             seconds, outputs[way] = await phase(critics[way], request)
             times[way].append(seconds)
-        same = outputs["per_call"] == outputs["per_agent"] == outputs["shared"]
+        same = all(outputs[way] == outputs["per_call"] for way in WAYS)
         identical = identical and same
         log(f"rep {rep + 1}/{reps}: " + ", ".join(f"{w} {times[w][-1]:.2f}s" for w in WAYS)
             + ("" if same else "  OUTPUTS DIFFER"))
@@ -98,23 +100,27 @@ async def main() -> None:
     med = {way: median(times[way]) for way in WAYS}
     speedup = med["per_call"] / med["shared"]
     budget_speedup = med["per_call"] / med["per_agent"]
+    speedup_2t = med["per_call"] / med["shared_2t"]
     figures: dict[str, Any] = {
         "headline": [
             {"metric": "critic phase speedup, shared prefix vs per-agent contexts "
                        f"({len(ROLES)} critics, {reps} reps)",
              "value": rounded(speedup), "goal": f">= {GOAL}", "met": speedup >= GOAL},
-            {"metric": "identical outputs at temperature 0 (all reps, all three ways)",
+            {"metric": "critic phase speedup, shared prefix on a 2-thread context",
+             "value": rounded(speedup_2t), "goal": None, "met": None},
+            {"metric": "identical outputs at temperature 0 (all reps, all four ways)",
              "value": identical, "goal": "true", "met": identical},
             {"metric": "critic phase speedup, CPU budget held while computing vs per call",
              "value": rounded(budget_speedup), "goal": None, "met": None},
         ],
         "speedup": rounded(speedup),
         "budget_speedup": rounded(budget_speedup),
+        "speedup_2_threads": rounded(speedup_2t),
         "identical_outputs": identical,
         "median_seconds": {way: rounded(value) for way, value in med.items()},
         "seconds": {way: [rounded(t) for t in times[way]] for way in WAYS},
         "reps": reps, "critics": list(ROLES), "max_tokens": max_tokens,
-        "threads_per_context": 1,
+        "threads_per_context": {"per_call": 1, "per_agent": 1, "shared": 1, "shared_2t": 2},
         "model": model_info(LlamaCppModel.default().path),
     }
     emit("critic_phase", args, figures, packages=("llama_cpp_python",), started=started)

@@ -395,6 +395,9 @@ class LlamaCppModel:
     budget_scope: Literal["compute", "call"] = "compute"
     """Hold the CPU budget only while llama.cpp computes (default), or for whole calls."""
     shared_sequences: int = 4
+    shared_threads: int | None = None
+    """Threads of the shared-prefix context (None: ``n_threads``). It does the critics'
+    work in one batch, so it is the one context where a second thread can pay off."""
     """Sequences of the shared-prefix context critics generate on (0: each critic its own
     context, the old way)."""
     _engine: SharedPrefixEngine | None = field(default=None, init=False, repr=False)
@@ -410,6 +413,8 @@ class LlamaCppModel:
             raise ConfigError(f"n_threads must be at least 1, got {self.n_threads}")
         if self.shared_sequences < 0:
             raise ConfigError(f"shared_sequences must be 0 or more, got {self.shared_sequences}")
+        if self.shared_threads is not None and self.shared_threads < 1:
+            raise ConfigError(f"shared_threads must be at least 1, got {self.shared_threads}")
         with self.path.open("rb") as fh:
             if fh.read(4) != b"GGUF":
                 raise ConfigError(f"not a GGUF model file: {self.path}")
@@ -455,7 +460,8 @@ class LlamaCppModel:
                     try:
                         self._engine = SharedPrefixEngine(
                             base, n_ctx=self.n_ctx, sequences=self.shared_sequences,
-                            n_threads=self.n_threads, budget=self.budget)
+                            n_threads=self.shared_threads or self.n_threads,
+                            budget=self.budget)
                     finally:
                         _quiet_llama_logs()
                 self._engine.agents = self._shared_agents
