@@ -36,6 +36,7 @@ from _sessions import FixedRoundsJudge, roles
 
 from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.backends.llama_cpp import LlamaCppBackend, LlamaCppModel, default_model_path
+from critic.backends.llama_shared import common_prefix
 from critic.backends.meter import Report
 from critic.bus.memory import MemoryBus
 from critic.critics.critic import LLMCritic
@@ -56,15 +57,6 @@ class CallRecord:
     eval_batch: int
     completion_tokens: int
     text: str
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 @dataclass
@@ -100,7 +92,7 @@ class CountingBackend(LlamaCppBackend):
         llama = self._llama
         assert llama is not None
         prompt = llama.input_ids[: completion.usage.prompt_tokens].tolist()
-        new = len(prompt) - _common_prefix(self._context, prompt)
+        new = len(prompt) - common_prefix(self._context, prompt)
         self._context = llama.input_ids[: llama.n_tokens].tolist()
         self.records.append(CallRecord(
             agent=self.agent, prompt=len(prompt), new=new,

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 
 from critic.backends.base import Completion, GenerationParams, JsonSchema
-from critic.backends.llama_shared import Abandoned, Request, SharedPrefixEngine
+from critic.backends.llama_shared import Abandoned, Request, SharedPrefixEngine, common_prefix
 from critic.backends.meter import Report, call_report
 from critic.errors import ConfigError, ModelError
 from critic.messages import ChatMessage, Usage
@@ -372,12 +372,7 @@ def _evaluated(previous: list[int], prompt: list[int]) -> int:
     Mirrors ``Llama.generate``, which reuses the longest common prefix of the
     cached tokens and ``prompt[:-1]`` (the last prompt token is always run).
     """
-    reused = 0
-    for a, b in zip(previous, prompt[:-1], strict=False):
-        if a != b:
-            break
-        reused += 1
-    return len(prompt) - reused
+    return len(prompt) - common_prefix(previous, prompt[:-1])
 
 
 @dataclass

@@ -71,7 +71,8 @@ class _Slot:
     """A sampled token not yet decoded (its logits drive the next sample)."""
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens two sequences share from the start."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
@@ -234,7 +235,7 @@ class SharedPrefixEngine:
             request = self._pending.pop(0)
             own = [slot for slot in free if slot.owner == request.agent]
             slot = own[0] if own else max(
-                free, key=lambda s: (s.owner is None, _common_prefix(s.tokens, request.prompt)))
+                free, key=lambda s: (s.owner is None, common_prefix(s.tokens, request.prompt)))
             slot.request, slot.owner, slot.pending = request, request.agent, None
             admitted.append(slot)
         return admitted
@@ -303,13 +304,13 @@ class SharedPrefixEngine:
         for slot in new:
             assert slot.request is not None
             # The last prompt token is always evaluated: its logits give the first sample.
-            keep = 0 if slot.request.fresh else _common_prefix(slot.tokens,
+            keep = 0 if slot.request.fresh else common_prefix(slot.tokens,
                                                                slot.request.prompt[:-1])
             self._truncate(slot, keep)
             start[slot] = keep
         if len(new) > 1:
             prompts = [slot.request.prompt[:-1] for slot in new if slot.request is not None]
-            shared = min(_common_prefix(prompts[0], p) for p in prompts[1:])
+            shared = min(common_prefix(prompts[0], p) for p in prompts[1:])
             leader = max(new, key=lambda s: start[s])
             if shared > start[leader]:
                 assert leader.request is not None
