@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from critic.bus.topics import inbox, topic_matches
 from critic.errors import BusError, ConfigError, NobodyServes
 from critic.messages import ENVELOPE_ADAPTER, Envelope
+from critic.protocols import Reply
 
 
 @dataclass(eq=False)
@@ -36,10 +38,24 @@ class _MemorySubscription:
 
 
 @dataclass(eq=False)
+class _Awaited:
+    """Replies one task waits for (one request, or a fan-out): set when the last lands."""
+
+    expected: int
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+    def settle(self) -> None:
+        """One reply fewer to wait for (it came, or its request gave up)."""
+        self.expected -= 1
+        if self.expected <= 0:
+            self.done.set()
+
+
+@dataclass(eq=False)
 class _ReplySlot:
     """Where the one reply to a pending request lands: an event, not a subscription."""
 
-    arrived: anyio.Event = field(default_factory=anyio.Event)
+    awaited: _Awaited
     reply: Envelope | None = None
 
 
@@ -108,7 +124,7 @@ class MemoryBus:
         if slot is not None:
             slot.reply = (ENVELOPE_ADAPTER.validate_json(ENVELOPE_ADAPTER.dump_json(envelope))
                           if self._serialize else envelope)
-            slot.arrived.set()
+            slot.awaited.settle()
 
     def _route(self, topic: str) -> _Route:
         route = self._state.routes.get(topic)
@@ -160,31 +176,101 @@ class MemoryBus:
             self._state.subscribers.remove(sub)
             self._state.routes.clear()
 
-    async def request(self, envelope: Envelope, *, timeout: float | None = None) -> Envelope:
+    def _slot(self, envelope: Envelope, awaited: _Awaited) -> tuple[Envelope, str]:
+        """The request as sent (with its ``reply_to``) and its reply slot's topic."""
         if not self._served(envelope.topic):
             raise NobodyServes(f"nobody serves topic {envelope.topic!r}")
         reply_to = inbox(envelope)
-        envelope = envelope.model_copy(update={"reply_to": reply_to})
         # A one-shot slot, not a subscription: it lives until the first reply (later
         # ones find no slot and are dropped), and costs no stream pair nor route change.
-        slot = self._state.replies[reply_to] = _ReplySlot()
+        self._state.replies[reply_to] = _ReplySlot(awaited)
+        return envelope.model_copy(update={"reply_to": reply_to}), reply_to
+
+    async def request(self, envelope: Envelope, *, timeout: float | None = None) -> Envelope:
+        awaited = _Awaited(1)
+        envelope, reply_to = self._slot(envelope, awaited)
+        slot = self._state.replies[reply_to]
         try:
             await self.publish(envelope)
             if timeout is None:  # a cancel scope costs ~15% of a round trip: only when needed
-                await slot.arrived.wait()
+                await awaited.done.wait()
             else:
                 with anyio.fail_after(timeout):
-                    await slot.arrived.wait()
+                    await awaited.done.wait()
         finally:
             self._state.replies.pop(reply_to, None)
         if slot.reply is None:  # the bus closed under the request
             raise BusError("the bus closed before the reply arrived")
         return slot.reply
 
+    async def request_many(self, envelopes: Sequence[Envelope],
+                           timeouts: Sequence[float | None]) -> list[Reply]:
+        """Every request sent, then every reply awaited, all in this task.
+
+        The same outcomes as a :meth:`request` per envelope in its own task (each
+        request gives up at its own timeout, counted from now), without a task, a
+        cancel scope and a wake-up per request: one scope covers the whole fan-out
+        and is renewed only when a request times out. One difference: sending waits
+        while a subscriber's buffer is full, and a request still being sent when the
+        earliest open timeout passes times out with it.
+        """
+        count = len(envelopes)
+        now = anyio.current_time()
+        deadlines = [math.inf if t is None else now + t for t in timeouts]
+        outcomes: list[Reply | None] = [None] * count
+        slots: dict[int, tuple[str, _ReplySlot]] = {}
+        awaited = _Awaited(count)
+        unsent = list(range(count))
+
+        def waiting(i: int) -> bool:
+            return outcomes[i] is None and (i not in slots or slots[i][1].reply is None)
+
+        def give_up(i: int, outcome: Reply) -> None:
+            outcomes[i] = outcome
+            if i in slots:
+                self._state.replies.pop(slots.pop(i)[0], None)
+            awaited.settle()
+
+        try:
+            while True:
+                sending: int | None = None
+                earliest = min((deadlines[i] for i in range(count) if waiting(i)),
+                               default=math.inf)
+                with anyio.CancelScope(deadline=earliest) as scope:
+                    while unsent:
+                        i = sending = unsent.pop(0)
+                        try:
+                            sent, reply_to = self._slot(envelopes[i], awaited)
+                            slots[i] = (reply_to, self._state.replies[reply_to])
+                            await self.publish(sent)
+                        except BusError as exc:
+                            give_up(i, exc)
+                    sending = None
+                    await awaited.done.wait()
+                if not scope.cancelled_caught:
+                    break
+                now = anyio.current_time()
+                for i in range(count):
+                    if waiting(i) and (deadlines[i] <= now or i == sending):
+                        if i in unsent:
+                            unsent.remove(i)
+                        limit = timeouts[i]
+                        give_up(i, TimeoutError(
+                            f"no reply within {limit:g} s" if limit is not None
+                            else "not sent before an earlier request's timeout"))
+        finally:
+            for reply_to, _ in slots.values():
+                self._state.replies.pop(reply_to, None)
+        for i, (_, slot) in slots.items():
+            if outcomes[i] is None:
+                outcomes[i] = (slot.reply if slot.reply is not None
+                               else BusError("the bus closed before the reply arrived"))
+        return [o for o in outcomes if o is not None]
+
     async def aclose(self) -> None:
         self._state.closed = True
         for slot in self._state.replies.values():
-            slot.arrived.set()
+            slot.awaited.done.set()
         self._state.replies.clear()
         for sub in list(self._state.subscribers):
             await sub.send.aclose()
