@@ -228,8 +228,12 @@ class PromptTemplate:
 
     path: str
     _template: jinja2.Template
+    constant: str | None = None
+    """The text of a template that is literal text only (rendered once, at load)."""
 
     def render(self, **variables: object) -> str:
+        if self.constant is not None:
+            return self.constant
         given = sum(len(v) for v in variables.values() if isinstance(v, str))
         budget = _Budget(time.monotonic() + MAX_SECONDS, max(MIN_OUTPUT_CHARS, 4 * given))
         token = _BUDGET.set(budget)
@@ -282,5 +286,16 @@ class PromptLibrary:
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(f"{exc.filename or name}:{exc.lineno}: {exc.message}") from exc
         loaded = PromptTemplate(template.filename or name, template)
-        loaded.render(**check)
+        text = loaded.render(**check)
+        if self._literal(name):  # e.g. a system prompt: the same text on every call
+            loaded = PromptTemplate(loaded.path, template, text)
         return loaded
+
+    def _literal(self, name: str) -> bool:
+        """Whether template ``name`` is plain text: no expression, tag or variable at all."""
+        assert self._env.loader is not None
+        source, _, _ = self._env.loader.get_source(self._env, name)
+        body = self._env.parse(source).body
+        return all(isinstance(node, nodes.Output)
+                   and all(isinstance(part, nodes.TemplateData) for part in node.nodes)
+                   for node in body)

@@ -67,7 +67,7 @@ class _Route:
     groups: tuple[tuple[str, tuple[_Subscriber, ...]], ...]
 
 
-#: Routes remembered at most (inbox topics are unique per request, so the cache is bounded).
+#: Routes remembered at most (the cache is bounded whatever the topics).
 _ROUTES_KEPT = 512
 
 
@@ -79,7 +79,27 @@ class _State:
     # routes only change when someone (un)subscribes, which clears them.
     routes: dict[str, _Route] = field(default_factory=dict)
     replies: dict[str, _ReplySlot] = field(default_factory=dict)
+    # Subscribers whose pattern names one inbox (``critic.s.inbox.<id>``): while there are
+    # none, every inbox of a session has the same route, so replies share one entry.
+    single_inbox: int = 0
     closed: bool = False
+
+
+def _names_one_inbox(pattern: str) -> bool:
+    """Whether ``pattern`` can match some inbox subjects (``critic.s.inbox.<id>``) but not
+    others: only by naming the id (a literal last token where ``inbox`` may stand before)."""
+    tokens = pattern.split(".")
+    return len(tokens) == 4 and tokens[2] in ("inbox", "*") and tokens[3] not in ("*", ">")
+
+
+def _route_key(topic: str) -> str:
+    """Inbox subjects share a key (see ``_State.single_inbox``); others are their own."""
+    if ".inbox." not in topic:
+        return topic
+    tokens = topic.split(".")
+    if len(tokens) == 4 and tokens[2] == "inbox":
+        return f"{tokens[0]}.{tokens[1]}.inbox.*"
+    return topic
 
 
 class MemoryBus:
@@ -127,7 +147,8 @@ class MemoryBus:
             slot.awaited.settle()
 
     def _route(self, topic: str) -> _Route:
-        route = self._state.routes.get(topic)
+        key = topic if self._state.single_inbox else _route_key(topic)
+        route = self._state.routes.get(key)
         if route is None:
             plain: list[_Subscriber] = []
             groups: dict[str, list[_Subscriber]] = {}
@@ -141,7 +162,7 @@ class MemoryBus:
                            tuple((key, tuple(members)) for key, members in groups.items()))
             if len(self._state.routes) >= _ROUTES_KEPT:
                 self._state.routes.clear()
-            self._state.routes[topic] = route
+            self._state.routes[key] = route
         return route
 
     def _served(self, topic: str) -> bool:
@@ -167,13 +188,16 @@ class MemoryBus:
             raise BusError("subscribe on a closed bus")
         send, receive = anyio.create_memory_object_stream[Envelope](self._buffer)
         sub = _Subscriber(pattern, group, send, receive)
+        one_inbox = _names_one_inbox(pattern)
         self._state.subscribers.append(sub)
+        self._state.single_inbox += one_inbox
         self._state.routes.clear()
         try:
             with send, receive:
                 yield _MemorySubscription(receive)
         finally:
             self._state.subscribers.remove(sub)
+            self._state.single_inbox -= one_inbox
             self._state.routes.clear()
 
     def _slot(self, envelope: Envelope, awaited: _Awaited) -> tuple[Envelope, str]:

@@ -164,3 +164,25 @@ async def test_closing_the_bus_ends_a_pending_fan_out() -> None:
             outcomes = await bus.request_many([ask("critic.s.ask"), ask("critic.s.ask")],
                                               [None, 30.0])
         assert all(isinstance(o, BusError) and "closed" in str(o) for o in outcomes)
+
+
+async def test_inbox_routes_are_shared_unless_someone_subscribes_to_one_inbox() -> None:
+    # Replies to different requests share a route; a subscriber naming one inbox must
+    # still get exactly that inbox's messages.
+    bus = MemoryBus()
+    async with bus.subscribe("critic.s.>") as everything:
+        for i in range(3):
+            await bus.publish(ask(f"critic.s.inbox.id{i}", str(i)))
+        assert [(await everything.receive()).payload for _ in range(3)] == [
+            Draft(round=1, text=str(i)) for i in range(3)]
+        assert len(bus._state.routes) == 1
+        async with bus.subscribe("critic.s.inbox.id7") as one:
+            for i in (6, 7, 8):
+                await bus.publish(ask(f"critic.s.inbox.id{i}", str(i)))
+            assert (await one.receive()).payload == Draft(round=1, text="7")
+            with pytest.raises(anyio.WouldBlock):  # delivery is immediate: nothing else came
+                one._receive.receive_nowait()
+        await bus.publish(ask("critic.s.inbox.id7", "again"))  # its route was dropped with it
+        texts = [(await everything.receive()).payload for _ in range(4)]
+        assert texts[-1] == Draft(round=1, text="again")
+    await bus.aclose()
