@@ -27,7 +27,7 @@ from critic.judges.rules import ThresholdJudge
 from critic.messages import Critique, Draft, JudgeRequest, ModelCall, ReviewRequest, Task, Usage
 from critic.protocols import Critic, Judge
 from critic.scoring.records import ScoreRecord
-from critic.scoring.results import ResultFile, ResultVerdict, RoleScore, ScoreResult
+from critic.scoring.results import ResultFile, ScoreResult
 
 #: Called after each result is written: (result, records done, records with a failed role).
 OnResult = Callable[[ScoreResult, int, int], None]
@@ -100,17 +100,20 @@ class Scorer:
         verdict = await self.judge.judge(JudgeRequest(task=task, draft=draft, critiques=ordered),
                                          record)
         usage = Usage.total((*(c.usage for c in ordered), *(c.usage for c in judge_calls)))
-        return ScoreResult(
-            id=item.id,
-            critiques={c.role: RoleScore(
-                status=c.status, score=c.score, raw_score=c.raw_score, problems=c.problems,
-                suggestion=c.suggestion, error=c.error, usage=c.usage, latency=c.latency,
-            ) for c in ordered},
-            verdict=ResultVerdict(judge=self.judge.name, decision=verdict.decision,
-                                  reason=verdict.reason, aggregate=verdict.aggregate),
-            usage=usage, latency=time.perf_counter() - start, target=item.target,
-            metadata=item.metadata,
-        )
+        # One validation of the whole line (its role scores and verdict included) rather
+        # than one per part: each model built on its own pays Python's call overhead again.
+        return ScoreResult.model_validate({
+            "id": item.id,
+            "critiques": {c.role: {
+                "status": c.status, "score": c.score, "raw_score": c.raw_score,
+                "problems": c.problems, "suggestion": c.suggestion, "error": c.error,
+                "usage": c.usage, "latency": c.latency,
+            } for c in ordered},
+            "verdict": {"judge": self.judge.name, "decision": verdict.decision,
+                        "reason": verdict.reason, "aggregate": verdict.aggregate},
+            "usage": usage, "latency": time.perf_counter() - start, "target": item.target,
+            "metadata": item.metadata,
+        })
 
 
 def default_judge(accept_at: float = 0.8) -> ThresholdJudge:
