@@ -303,7 +303,5 @@ class PromptLibrary:
         """Whether template ``name`` is plain text: no expression, tag or variable at all."""
         assert self._env.loader is not None
         source, _, _ = self._env.loader.get_source(self._env, name)
-        body = self._env.parse(source).body
-        return all(isinstance(node, nodes.Output)
-                   and all(isinstance(part, nodes.TemplateData) for part in node.nodes)
-                   for node in body)
+        # No Jinja delimiter at all (line statements are off): text only, whatever the input.
+        return not any(mark in source for mark in ("{{", "{%", "{#"))
