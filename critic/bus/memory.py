@@ -121,6 +121,40 @@ class _Awaited:
             self.done.set()
 
 
+class _FanOut:
+    """The state of one :meth:`MemoryBus.request_many`: what is sent, answered, given up."""
+
+    def __init__(self, count: int, timeouts: Sequence[float | None], now: float) -> None:
+        self.count = count
+        self.timeouts = timeouts
+        self.deadlines = [math.inf if t is None else now + t for t in timeouts]
+        self.outcomes: list[Reply | None] = [None] * count
+        self.slots: list[tuple[str, _ReplySlot] | None] = [None] * count
+        self.awaited = _Awaited(count)
+        self.unsent = 0
+        """Requests before this index were sent (or given up)."""
+        self.sending: int | None = None
+
+    def waiting(self, i: int) -> bool:
+        """Whether request ``i`` has neither a reply nor an outcome yet."""
+        entry = self.slots[i]
+        return self.outcomes[i] is None and (entry is None or entry[1].reply is None)
+
+    def earliest(self) -> float:
+        return min((self.deadlines[i] for i in range(self.count) if self.waiting(i)),
+                   default=math.inf)
+
+    def results(self) -> list[Reply]:
+        results: list[Reply] = []
+        for outcome, entry in zip(self.outcomes, self.slots, strict=True):
+            if outcome is None:
+                reply = entry[1].reply if entry is not None else None
+                outcome = reply if reply is not None else BusError(
+                    "the bus closed before the reply arrived")
+            results.append(outcome)
+        return results
+
+
 @dataclass(eq=False)
 class _ReplySlot:
     """Where the one reply to a pending request lands: an event, not a subscription."""
@@ -262,20 +296,19 @@ class MemoryBus:
             self._state.single_inbox -= one_inbox
             self._state.routes.clear()
 
-    def _slot(self, envelope: Envelope, awaited: _Awaited) -> tuple[Envelope, str]:
-        """The request as sent (with its ``reply_to``) and its reply slot's topic."""
+    def _slot(self, envelope: Envelope, awaited: _Awaited) -> tuple[Envelope, str, _ReplySlot]:
+        """The request as sent (with its ``reply_to``), its reply topic and its reply slot."""
         if not self._served(envelope.topic):
             raise NobodyServes(f"nobody serves topic {envelope.topic!r}")
         reply_to = inbox(envelope)
         # A one-shot slot, not a subscription: it lives until the first reply (later
         # ones find no slot and are dropped), and costs no stream pair nor route change.
-        self._state.replies[reply_to] = _ReplySlot(awaited)
-        return envelope.model_copy(update={"reply_to": reply_to}), reply_to
+        slot = self._state.replies[reply_to] = _ReplySlot(awaited)
+        return envelope.model_copy(update={"reply_to": reply_to}), reply_to, slot
 
     async def request(self, envelope: Envelope, *, timeout: float | None = None) -> Envelope:
         awaited = _Awaited(1)
-        envelope, reply_to = self._slot(envelope, awaited)
-        slot = self._state.replies[reply_to]
+        envelope, reply_to, slot = self._slot(envelope, awaited)
         try:
             await self.publish(envelope)
             if timeout is None:  # a cancel scope costs ~15% of a round trip: only when needed
@@ -300,58 +333,45 @@ class MemoryBus:
         while a subscriber's buffer is full, and a request still being sent when the
         earliest open timeout passes times out with it.
         """
-        count = len(envelopes)
-        now = anyio.current_time()
-        deadlines = [math.inf if t is None else now + t for t in timeouts]
-        outcomes: list[Reply | None] = [None] * count
-        slots: dict[int, tuple[str, _ReplySlot]] = {}
-        awaited = _Awaited(count)
-        unsent = list(range(count))
-
-        def waiting(i: int) -> bool:
-            return outcomes[i] is None and (i not in slots or slots[i][1].reply is None)
-
-        def give_up(i: int, outcome: Reply) -> None:
-            outcomes[i] = outcome
-            if i in slots:
-                self._state.replies.pop(slots.pop(i)[0], None)
-            awaited.settle()
-
+        fan = _FanOut(len(envelopes), timeouts, anyio.current_time())
         try:
             while True:
-                sending: int | None = None
-                earliest = min((deadlines[i] for i in range(count) if waiting(i)),
-                               default=math.inf)
-                with anyio.CancelScope(deadline=earliest) as scope:
-                    while unsent:
-                        i = sending = unsent.pop(0)
+                with anyio.CancelScope(deadline=fan.earliest()) as scope:
+                    while fan.unsent < fan.count:
+                        i = fan.sending = fan.unsent
+                        fan.unsent += 1
+                        if fan.outcomes[i] is not None:  # timed out before it could be sent
+                            continue
                         try:
-                            sent, reply_to = self._slot(envelopes[i], awaited)
-                            slots[i] = (reply_to, self._state.replies[reply_to])
+                            sent, reply_to, slot = self._slot(envelopes[i], fan.awaited)
+                            fan.slots[i] = (reply_to, slot)
                             await self.publish(sent)
                         except BusError as exc:
-                            give_up(i, exc)
-                    sending = None
-                    await awaited.done.wait()
+                            self._give_up(fan, i, exc)
+                    fan.sending = None
+                    await fan.awaited.done.wait()
                 if not scope.cancelled_caught:
                     break
                 now = anyio.current_time()
-                for i in range(count):
-                    if waiting(i) and (deadlines[i] <= now or i == sending):
-                        if i in unsent:
-                            unsent.remove(i)
-                        limit = timeouts[i]
-                        give_up(i, TimeoutError(
+                for i in range(fan.count):
+                    if fan.waiting(i) and (fan.deadlines[i] <= now or i == fan.sending):
+                        limit = fan.timeouts[i]
+                        self._give_up(fan, i, TimeoutError(
                             f"no reply within {limit:g} s" if limit is not None
                             else "not sent before an earlier request's timeout"))
         finally:
-            for reply_to, _ in slots.values():
-                self._state.replies.pop(reply_to, None)
-        for i, (_, slot) in slots.items():
-            if outcomes[i] is None:
-                outcomes[i] = (slot.reply if slot.reply is not None
-                               else BusError("the bus closed before the reply arrived"))
-        return [o for o in outcomes if o is not None]
+            for entry in fan.slots:
+                if entry is not None:
+                    self._state.replies.pop(entry[0], None)
+        return fan.results()
+
+    def _give_up(self, fan: _FanOut, i: int, outcome: Reply) -> None:
+        fan.outcomes[i] = outcome
+        entry = fan.slots[i]
+        if entry is not None:
+            self._state.replies.pop(entry[0], None)
+            fan.slots[i] = None
+        fan.awaited.settle()
 
     async def aclose(self) -> None:
         self._state.closed = True
