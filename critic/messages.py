@@ -45,9 +45,20 @@ class Usage(Message):
     @classmethod
     def total(cls, usages: Iterable[Usage]) -> Usage:
         """The sum of ``usages`` (zero for none)."""
-        return sum(usages, cls())
+        return sum(usages, _NO_USAGE)
+
+    @property
+    def empty(self) -> bool:
+        """Whether this counts nothing (the default: no model was called)."""
+        return not (self.prompt_tokens or self.completion_tokens
+                    or self.prompt_evaluated is not None)
 
     def __add__(self, other: Usage) -> Usage:
+        # Adding nothing is common (model-free critics, judges): no new model to validate.
+        if other.empty:
+            return self
+        if self.empty:
+            return other
         evaluated = (
             None
             if self.prompt_evaluated is None and other.prompt_evaluated is None
@@ -58,6 +69,9 @@ class Usage(Message):
             completion_tokens=self.completion_tokens + other.completion_tokens,
             prompt_evaluated=evaluated,
         )
+
+
+_NO_USAGE = Usage()
 
 
 class Task(Message):

@@ -22,7 +22,7 @@ import contextvars
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -228,15 +228,27 @@ class PromptTemplate:
 
     path: str
     _template: jinja2.Template
+    constant: str | None = None
+    """The text of a template that is literal text only (rendered once, at load)."""
+    _globals: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Jinja merges its globals (a ChainMap) into a new dict on every render: two
+        # thirds of a short prompt's render time. They are fixed once the template loads.
+        object.__setattr__(self, "_globals", dict(self._template.globals))
 
     def render(self, **variables: object) -> str:
+        if self.constant is not None:
+            return self.constant
         given = sum(len(v) for v in variables.values() if isinstance(v, str))
         budget = _Budget(time.monotonic() + MAX_SECONDS, max(MIN_OUTPUT_CHARS, 4 * given))
         token = _BUDGET.set(budget)
         try:
             chunks: list[str] = []
             length = 0
-            for chunk in self._template.generate(**variables):
+            # What ``Template.generate`` does, with the globals merged in advance.
+            context = self._template.new_context({**self._globals, **variables}, shared=True)
+            for chunk in self._template.root_render_func(context):
                 length += len(chunk)
                 budget.size(length)
                 chunks.append(chunk)
@@ -282,5 +294,14 @@ class PromptLibrary:
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(f"{exc.filename or name}:{exc.lineno}: {exc.message}") from exc
         loaded = PromptTemplate(template.filename or name, template)
-        loaded.render(**check)
+        text = loaded.render(**check)
+        if self._literal(name):  # e.g. a system prompt: the same text on every call
+            loaded = PromptTemplate(loaded.path, template, text)
         return loaded
+
+    def _literal(self, name: str) -> bool:
+        """Whether template ``name`` is plain text: no expression, tag or variable at all."""
+        assert self._env.loader is not None
+        source, _, _ = self._env.loader.get_source(self._env, name)
+        # No Jinja delimiter at all (line statements are off): text only, whatever the input.
+        return not any(mark in source for mark in ("{{", "{%", "{#"))

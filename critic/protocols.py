@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from critic.backends.base import Completion, GenerationParams, JsonSchema
+from critic.errors import BusError
 from critic.messages import (
     Answer,
     ChatMessage,
@@ -99,6 +100,21 @@ class Bus(Protocol):
 
     async def aclose(self) -> None:
         """Release the bus; subscriptions end."""
+        ...
+
+
+Reply = Envelope | TimeoutError | BusError
+"""The outcome of one request of a fan-out: its reply, or why none came."""
+
+
+@runtime_checkable
+class FanOut(Protocol):
+    """A bus that can send many requests at once and wait for all their replies in the
+    requesting task (the memory bus): a fan-out then needs no task per request."""
+
+    async def request_many(self, envelopes: Sequence[Envelope],
+                           timeouts: Sequence[float | None]) -> list[Reply]:
+        """Like :meth:`Bus.request` for each envelope, all at once; the outcomes in order."""
         ...
 
 

@@ -11,6 +11,7 @@ session name can never reshape another topic.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -60,8 +61,13 @@ class Topic:
         return self.parts[0] if self.parts else None
 
 
+@functools.lru_cache(maxsize=4096)
 def topic(session: str, *parts: str) -> str:
-    """The subject ``critic.<session>.<parts...>`` (validated through :class:`Topic`)."""
+    """The subject ``critic.<session>.<parts...>`` (validated through :class:`Topic`).
+
+    Cached: a session builds the same few subjects every round, and validating
+    one costs more than the message it addresses.
+    """
     return Topic(session, parts).subject
 
 
@@ -72,7 +78,10 @@ def review_topic(session: str, role: str) -> str:
 
 def inbox(envelope: Envelope) -> str:
     """The reply topic of a request: inside the session's namespace, so it is recorded."""
-    return topic(envelope.session, "inbox", envelope.id)
+    # Each inbox is used once: only the id is checked here, the rest comes from the cache.
+    if not _TOKEN.match(envelope.id):
+        raise ValueError(f"invalid topic token {envelope.id!r}")
+    return f"{topic(envelope.session, 'inbox')}.{envelope.id}"
 
 
 def is_inbox_of(subject: str, request_id: str) -> bool:

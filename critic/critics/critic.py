@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from critic.backends.base import GenerationParams
 from critic.errors import CriticError
 from critic.messages import ChatMessage, Critique, ModelCall, ReviewRequest
 from critic.protocols import Backend, Recorder
@@ -77,11 +78,23 @@ class LLMCritic(RoleCritic):
     _memory: OrderedDict[str, list[ChatMessage]] = field(
         default_factory=OrderedDict, init=False, repr=False
     )
+    _sampling: dict[tuple[int | None, bool], GenerationParams] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.role.prompt is None:
             raise CriticError(f"role {self.role.name!r} has no prompt template")
         self._output = critique_schema(*self.role.spec.scale)
+
+    def _params(self, *, fresh: bool) -> GenerationParams:
+        # The role's sampling never changes: built once per seed, not copied per review.
+        key = (self.seed, fresh)
+        params = self._sampling.get(key)
+        if params is None:
+            params = self._sampling[key] = self.role.params(self.seed).model_copy(
+                update={"fresh_context": fresh})
+        return params
 
     def messages(self, request: ReviewRequest) -> list[ChatMessage]:
         """The context of one review without memory: built from the request alone."""
@@ -104,7 +117,7 @@ class LLMCritic(RoleCritic):
         messages = self.messages(request)
         if history:  # later reviews add only the new request to the conversation
             messages = [*history, messages[-1]]
-        params = self.role.params(self.seed).model_copy(update={"fresh_context": not history})
+        params = self._params(fresh=not history)
         calls: list[ModelCall] = []
 
         async def keep(call: ModelCall) -> None:

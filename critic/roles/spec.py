@@ -26,6 +26,7 @@ kind ``plugin`` and carries the class in :attr:`Role.plugin`.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Callable, Collection
@@ -149,9 +150,16 @@ class Role:
             raise ConfigError(f"role {self.name!r} has no prompt template")
         messages = []
         if self.system is not None:
-            messages.append(ChatMessage(role="system", content=self.system.render(**variables)))
+            messages.append(self._system_message if self.system.constant is not None
+                            else ChatMessage(role="system", content=self.system.render(**variables)))
         messages.append(ChatMessage(role="user", content=self.prompt.render(**variables)))
         return messages
+
+    @functools.cached_property
+    def _system_message(self) -> ChatMessage:
+        """The system turn of a role whose system template is literal text (built once)."""
+        assert self.system is not None and self.system.constant is not None
+        return ChatMessage(role="system", content=self.system.constant)
 
     def params(self, seed: int | None = None) -> GenerationParams:
         """Sampling of one call: the role's settings, and ``seed`` where it sets none."""

@@ -112,8 +112,31 @@ def _finite(text: str) -> float:
     return value
 
 
+def _finite_values(value: object) -> bool:
+    """Whether ``value`` (parsed JSON) holds no NaN or infinity at any depth."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite_values(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite_values(v) for v in value)
+    return True
+
+
 def parse_line(raw: bytes | None) -> ScoreRecord:
     """One record from one line; raises ``ValueError`` saying what is wrong."""
+    if raw is not None:
+        # Parsed and validated in one pass (pydantic's own JSON parser, no dict in
+        # between): the common case, a third of the cost of the checks below. Whatever
+        # it refuses, or any NaN/infinity it lets through, goes the careful way, which
+        # names the problem.
+        try:
+            record = ScoreRecord.model_validate_json(raw)
+        except ValidationError:
+            pass
+        else:
+            if _finite_values(record.target) and _finite_values(record.metadata):
+                return record
     if raw is None:
         raise ValueError(f"line longer than {MAX_LINE_BYTES} bytes")
     try:
