@@ -389,12 +389,14 @@ class LlamaCppModel:
     budget: CpuBudget = field(default_factory=default_cpu_budget)
     budget_scope: Literal["compute", "call"] = "compute"
     """Hold the CPU budget only while llama.cpp computes (default), or for whole calls."""
-    shared_sequences: int = 4
+    shared_sequences: int = 0
+    """Sequences of a shared-prefix context for the critics (0, the default: each critic
+    its own context). Opt-in: on 2 idle cores with one thread it made the critic phase
+    slower (benchmarks/critic_phase.py): one context then does on one core what three did
+    on two. Outputs are identical either way."""
     shared_threads: int | None = None
     """Threads of the shared-prefix context (None: ``n_threads``). It does the critics'
     work in one batch, so it is the one context where a second thread can pay off."""
-    """Sequences of the shared-prefix context critics generate on (0: each critic its own
-    context, the old way)."""
     _engine: SharedPrefixEngine | None = field(default=None, init=False, repr=False)
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
                                          repr=False)

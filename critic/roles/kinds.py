@@ -32,7 +32,8 @@ MODEL_KINDS = frozenset({"llm", "judge"})
 
 def _llm(role: Role, ctx: CriticContext) -> Critic:
     model = ctx.models.get(role.spec.model)
-    # The critics of a round share their prompt's start; on llama.cpp they evaluate it once.
+    # On llama.cpp with shared_sequences > 0 the critics of a round evaluate their common
+    # prompt prefix once, as sequences of one context.
     backend = (model.shared_backend(role.name) if isinstance(model, LlamaCppModel)
                else model.backend(role.name))
     return LLMCritic(role, backend, seed=ctx.seed)
