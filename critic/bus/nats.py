@@ -406,6 +406,20 @@ class NatsBus:
             lambda: self._js.publish(WORK_PREFIX + envelope.topic, data, headers=headers),
         )
 
+    async def _registered(self) -> None:
+        """Return once the server has our subscriptions, so another connection's
+        request finds them.
+
+        One ``flush`` is not enough: nats-py writes its PING straight to the socket
+        while a SUB may still wait in its buffer for the flusher task, so the PONG can
+        come back before the server has the SUB (a request from another connection
+        then got "no responders"; 2 in 12 runs with two busy loops beside). By the
+        time the first PONG is back the flusher has written the SUB, and the second
+        PING follows it on the wire.
+        """
+        await self._nc.flush()
+        await self._nc.flush()
+
     @asynccontextmanager
     async def subscribe(self, pattern: str, *, group: str | None = None) -> AsyncIterator[Any]:
         if self._closed:
@@ -420,7 +434,7 @@ class NatsBus:
         if may_hold_work(pattern):  # work is published to JetStream only, under its prefix
             subs.append(await self._nc.subscribe(WORK_PREFIX + pattern, queue=queue,
                                                  cb=plain.deliver))
-        await self._nc.flush()
+        await self._registered()
         self._plain.add(plain)
         try:
             yield plain
@@ -453,7 +467,7 @@ class NatsBus:
 
         # Answered only once the consumer exists, so "present" means work reaches it.
         live = await self._nc.subscribe(LIVE_PREFIX + pattern, queue=group, cb=present)
-        await self._nc.flush()
+        await self._registered()
         async with anyio.create_task_group() as tg:
             sub = WorkSubscription(self, pull, tg)
             self._work.add(sub)
