@@ -33,8 +33,6 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from critic.errors import ModelError
 
 if TYPE_CHECKING:
@@ -146,6 +144,8 @@ class SharedPrefixEngine:
         view._n_ctx = self.n_ctx
         # Its own token record (create_completion reads it); scores are never written
         # without logits_all, but stopping criteria are handed a row of them.
+        import numpy as np  # with llama-cpp-python (the `local` extra), not a core dependency
+
         view.input_ids = np.zeros(self.n_ctx, dtype=np.intc)
         view.scores = np.zeros((1, self.base.n_vocab()), dtype=np.single)
         view.engine = self  # type: ignore[attr-defined]
