@@ -124,8 +124,6 @@ class SharedPrefixEngine:
         this many calls, or ``gather_seconds``, before it starts."""
         self.gather_seconds = 0.05
         """How long an idle engine waits for the other agents' calls before it starts."""
-        self.decodes = 0
-        """llama_decode calls made (benchmarks and tests read it)."""
 
     # -- the caller's side (any thread) -------------------------------------------------
 
@@ -358,12 +356,10 @@ class SharedPrefixEngine:
 
     def _decode(self) -> None:
         self._ctx.decode(self._batch)
-        self.decodes += 1
 
     def _finish(self, slot: _Slot) -> None:
         """The call is over; the sequence keeps its tokens for the agent's next call."""
-        if slot.pending is not None:
-            slot.pending = None  # sampled but never decoded: not in the KV cache
+        slot.pending = None  # sampled but never decoded: not in the KV cache
         slot.request = None
 
     def _fail(self, error: ModelError) -> None:
