@@ -417,8 +417,18 @@ class NatsBus:
         time the first PONG is back the flusher has written the SUB, and the second
         PING follows it on the wire.
         """
-        await self._nc.flush()
-        await self._nc.flush()
+        await self._flush()
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """``nc.flush()`` that a cancelled caller leaves to finish on its own.
+
+        nats-py cancels the PONG future of a cancelled flush but keeps it in its queue;
+        the PONG then raises InvalidStateError inside its read loop, which logs a
+        traceback and stops reading for good (a Ctrl-C during a subscribe did that).
+        Shielded, the flush task takes its PONG and ends.
+        """
+        await asyncio.shield(self._nc.flush())
 
     @asynccontextmanager
     async def subscribe(self, pattern: str, *, group: str | None = None) -> AsyncIterator[Any]:

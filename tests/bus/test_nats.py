@@ -587,3 +587,45 @@ async def test_work_in_hand_is_kept_alive_then_acked_once_answered(server: NatsS
             assert info.num_redelivered == 0 and info.delivered.consumer_seq == 2
     finally:
         await raw.close()
+
+
+async def test_a_flush_cancelled_before_its_pong_leaves_the_connection_reading(
+    server: NatsServer,
+) -> None:
+    """A Ctrl-C during a subscribe cancelled a flush waiting for its PONG; nats-py then
+    raised InvalidStateError in its read loop, printed a traceback and read no more."""
+    async with (
+        open_bus(server.url) as serving,
+        open_bus(server.url) as asking,
+        serving.subscribe("critic.s.echo") as requests,
+        anyio.create_task_group() as tg,
+    ):
+        async def echo() -> None:
+            async for request in requests:
+                await serving.publish(request.reply(request.payload, sender="echo"))
+
+        tg.start_soon(echo)
+        nc = asking._nc
+        pinged = anyio.Event()
+        send_ping = nc._send_ping
+
+        async def observed_ping(future: Any = None) -> None:
+            await send_ping(future)
+            pinged.set()
+
+        nc._send_ping = observed_ping
+        with anyio.CancelScope() as scope:
+            async def cancel_once_pinged() -> None:
+                await pinged.wait()  # the PING is out, its PONG not yet read
+                scope.cancel()
+
+            async with anyio.create_task_group() as inner:
+                inner.start_soon(cancel_once_pinged)
+                await asking._registered()
+        assert scope.cancelled_caught
+        e = Envelope(session="s", topic="critic.s.echo", sender="t", payload=Draft(round=1, text="x"))
+        with anyio.fail_after(10):  # a guard against a dead read loop, not a timing
+            reply = await asking.request(e)
+        assert reply.payload == Draft(round=1, text="x")
+        assert not nc._reading_task.done()
+        tg.cancel_scope.cancel()
