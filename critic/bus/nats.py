@@ -144,6 +144,15 @@ def durable_name(pattern: str, group: str) -> str:
     return f"{safe}-{digest}"
 
 
+async def _unsubscribe(subs: list[Any]) -> None:
+    """Unsubscribe each of ``subs``, shielded (it runs while leaving, maybe cancelled) and
+    quietly (a closed connection has nothing left to unsubscribe)."""
+    with anyio.CancelScope(shield=True):
+        for sub in subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+
 class NatsBus:
     """A :class:`~critic.bus.base.Bus` on a NATS server with JetStream.
 
@@ -440,20 +449,21 @@ class NatsBus:
             return
         plain = CoreSubscription()
         queue = group or ""
-        subs = [await self._nc.subscribe(pattern, queue=queue, cb=plain.deliver)]
-        if may_hold_work(pattern):  # work is published to JetStream only, under its prefix
-            subs.append(await self._nc.subscribe(WORK_PREFIX + pattern, queue=queue,
-                                                 cb=plain.deliver))
-        await self._registered()
-        self._plain.add(plain)
+        subs: list[Any] = []
+        # Setting up is inside the try: a subscribe cancelled half-way leaves no
+        # subscription behind on the connection.
         try:
+            subs.append(await self._nc.subscribe(pattern, queue=queue, cb=plain.deliver))
+            if may_hold_work(pattern):  # work is published to JetStream only, under its prefix
+                subs.append(await self._nc.subscribe(WORK_PREFIX + pattern, queue=queue,
+                                                     cb=plain.deliver))
+            await self._registered()
+            self._plain.add(plain)
             yield plain
         finally:
             self._plain.discard(plain)
             plain.close()
-            for sub in subs:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
+            await _unsubscribe(subs)
 
     @asynccontextmanager
     async def _subscribe_work(self, pattern: str, group: str) -> AsyncIterator[WorkSubscription]:
@@ -475,9 +485,15 @@ class NatsBus:
                 with contextlib.suppress(Exception):
                     await self._nc.publish(msg.reply, b"")
 
-        # Answered only once the consumer exists, so "present" means work reaches it.
-        live = await self._nc.subscribe(LIVE_PREFIX + pattern, queue=group, cb=present)
-        await self._registered()
+        made = [pull]
+        try:
+            # Answered only once the consumer exists, so "present" means work reaches it.
+            live = await self._nc.subscribe(LIVE_PREFIX + pattern, queue=group, cb=present)
+            made.insert(0, live)
+            await self._registered()
+        except BaseException:  # cancelled half-way: no subscription left behind
+            await _unsubscribe(made)
+            raise
         async with anyio.create_task_group() as tg:
             sub = WorkSubscription(self, pull, tg)
             self._work.add(sub)
@@ -485,12 +501,10 @@ class NatsBus:
                 yield sub
             finally:
                 self._work.discard(sub)
+                await _unsubscribe([live])  # leaving: stop saying "present" first
                 with anyio.CancelScope(shield=True):
-                    with contextlib.suppress(Exception):  # leaving: stop saying "present" first
-                        await live.unsubscribe()
                     await sub.release()
-                    with contextlib.suppress(Exception):
-                        await pull.unsubscribe()
+                await _unsubscribe([pull])
                 tg.cancel_scope.cancel()
 
     async def request(self, envelope: Envelope, *, timeout: float | None = None) -> Envelope:

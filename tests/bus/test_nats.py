@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -606,26 +606,52 @@ async def test_a_flush_cancelled_before_its_pong_leaves_the_connection_reading(
 
         tg.start_soon(echo)
         nc = asking._nc
-        pinged = anyio.Event()
-        send_ping = nc._send_ping
-
-        async def observed_ping(future: Any = None) -> None:
-            await send_ping(future)
-            pinged.set()
-
-        nc._send_ping = observed_ping
-        with anyio.CancelScope() as scope:
-            async def cancel_once_pinged() -> None:
-                await pinged.wait()  # the PING is out, its PONG not yet read
-                scope.cancel()
-
-            async with anyio.create_task_group() as inner:
-                inner.start_soon(cancel_once_pinged)
-                await asking._registered()
-        assert scope.cancelled_caught
+        assert await cancelled_once_pinged(asking, asking._registered())
         e = Envelope(session="s", topic="critic.s.echo", sender="t", payload=Draft(round=1, text="x"))
         with anyio.fail_after(10):  # a guard against a dead read loop, not a timing
             reply = await asking.request(e)
         assert reply.payload == Draft(round=1, text="x")
         assert not nc._reading_task.done()
         tg.cancel_scope.cancel()
+
+
+async def cancelled_once_pinged(bus: NatsBus, waiting: Awaitable[object]) -> bool:
+    """Await ``waiting``, cancelled as soon as the bus has sent a PING (a flush waits for its
+    PONG); whether the cancellation landed there."""
+    nc = bus._nc
+    pinged = anyio.Event()
+    send_ping = nc._send_ping
+
+    async def observed_ping(future: Any = None) -> None:
+        await send_ping(future)
+        pinged.set()
+
+    nc._send_ping = observed_ping
+    try:
+        with anyio.CancelScope() as scope:
+            async def cancel_once_pinged() -> None:
+                await pinged.wait()  # the PING is out, its PONG not yet read
+                scope.cancel()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(cancel_once_pinged)
+                await waiting
+        return scope.cancelled_caught
+    finally:
+        nc._send_ping = send_ping
+
+
+@pytest.mark.parametrize(("pattern", "group"), [("critic.s.echo", None),
+                                                ("critic.*.review.tidy", "workers")])
+async def test_a_subscribe_cancelled_while_registering_leaves_no_subscription(
+    server: NatsServer, pattern: str, group: str | None,
+) -> None:
+    async with open_bus(server.url) as bus:
+        before = set(bus._nc._subs)
+
+        async def subscribe() -> None:
+            async with bus.subscribe(pattern, group=group):
+                raise AssertionError("the subscribe was to be cancelled before it was made")
+
+        assert await cancelled_once_pinged(bus, subscribe())
+        assert set(bus._nc._subs) == before
