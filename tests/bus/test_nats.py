@@ -8,7 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -401,7 +402,9 @@ async def until_nobody_waits(server: NatsServer, subject: str) -> None:
         await nc.close()
 
 
-async def test_requests_of_a_session_share_one_reply_subscription(server: NatsServer) -> None:
+@asynccontextmanager
+async def echoed(server: NatsServer) -> AsyncIterator[NatsBus]:
+    """A bus whose requests on ``critic.s.echo`` another connection answers with their payload."""
     async with (
         open_bus(server.url) as serving,
         open_bus(server.url) as asking,
@@ -413,6 +416,12 @@ async def test_requests_of_a_session_share_one_reply_subscription(server: NatsSe
                 await serving.publish(request.reply(request.payload, sender="echo"))
 
         tg.start_soon(echo)
+        yield asking
+        tg.cancel_scope.cancel()
+
+
+async def test_requests_of_a_session_share_one_reply_subscription(server: NatsServer) -> None:
+    async with echoed(server) as asking:
         before = len(asking._nc._subs)
         for i in range(5):
             e = Envelope(session="s", topic="critic.s.echo", sender="t",
@@ -424,7 +433,6 @@ async def test_requests_of_a_session_share_one_reply_subscription(server: NatsSe
         # request still waits), none per request.
         assert len(asking._nc._subs) == before + 2
         assert list(asking._inboxes) == ["s"] and asking._pending == {}
-        tg.cancel_scope.cancel()
 
 
 async def test_a_consumer_once_found_is_not_looked_up_again(server: NatsServer) -> None:
@@ -594,17 +602,7 @@ async def test_a_flush_cancelled_before_its_pong_leaves_the_connection_reading(
 ) -> None:
     """A Ctrl-C during a subscribe cancelled a flush waiting for its PONG; nats-py then
     raised InvalidStateError in its read loop, printed a traceback and read no more."""
-    async with (
-        open_bus(server.url) as serving,
-        open_bus(server.url) as asking,
-        serving.subscribe("critic.s.echo") as requests,
-        anyio.create_task_group() as tg,
-    ):
-        async def echo() -> None:
-            async for request in requests:
-                await serving.publish(request.reply(request.payload, sender="echo"))
-
-        tg.start_soon(echo)
+    async with echoed(server) as asking:
         nc = asking._nc
         assert await cancelled_once_pinged(asking, asking._registered())
         e = Envelope(session="s", topic="critic.s.echo", sender="t", payload=Draft(round=1, text="x"))
@@ -612,7 +610,6 @@ async def test_a_flush_cancelled_before_its_pong_leaves_the_connection_reading(
             reply = await asking.request(e)
         assert reply.payload == Draft(round=1, text="x")
         assert not nc._reading_task.done()
-        tg.cancel_scope.cancel()
 
 
 async def cancelled_once_pinged(bus: NatsBus, waiting: Awaitable[object]) -> bool:
