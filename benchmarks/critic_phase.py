@@ -15,7 +15,11 @@ Interleaved rep by rep, on SmolLM2 with one thread per context:
 Reported: median wall time of the phase per way, ``speedup`` = per_call /
 shared (goal >= 1.6), ``budget_speedup`` = per_call / per_agent, and
 ``identical_outputs``: every critic's completion, in every rep, is the same in
-every way (temperature 0).
+every way (temperature 0). ``shared_decode_steps_by_sequences`` counts the
+shared context's decode steps by how many critics each carried (over the timed
+reps) and ``shared_batched_share`` the share that carried more than one: a
+critic still writing (or retrying a malformed answer) after the others are done
+decodes alone, and there the shared context has nothing to batch.
 """
 
 from __future__ import annotations
@@ -84,6 +88,9 @@ async def main() -> None:
     # Warm-up: load every context (and the shared one) outside the timed reps.
     for way in WAYS:
         await phase(critics[way], request)
+    shared_ways = [way for way in WAYS if way.startswith("shared")]
+    for way in shared_ways:
+        models[way].engine().steps.clear()
     times: dict[str, list[float]] = {way: [] for way in WAYS}
     identical = True
     for rep in range(reps):
@@ -95,6 +102,9 @@ async def main() -> None:
         identical = identical and same
         log(f"rep {rep + 1}/{reps}: " + ", ".join(f"{w} {times[w][-1]:.2f}s" for w in WAYS)
             + ("" if same else "  OUTPUTS DIFFER"))
+    # How many critics each decode step of the shared context carried: batching and the
+    # shared prefix pay only while the critics run side by side.
+    steps = {way: dict(sorted(models[way].engine().steps.items())) for way in shared_ways}
     for model in models.values():
         await model.aclose()
     med = {way: median(times[way]) for way in WAYS}
@@ -117,6 +127,11 @@ async def main() -> None:
         "budget_speedup": rounded(budget_speedup),
         "speedup_2_threads": rounded(speedup_2t),
         "identical_outputs": identical,
+        "shared_decode_steps_by_sequences": {way: {str(k): v for k, v in counts.items()}
+                                             for way, counts in steps.items()},
+        "shared_batched_share": {way: rounded(sum(v for k, v in counts.items() if k > 1)
+                                              / max(1, sum(counts.values())))
+                                 for way, counts in steps.items()},
         "median_seconds": {way: rounded(value) for way, value in med.items()},
         "seconds": {way: [rounded(t) for t in times[way]] for way in WAYS},
         "reps": reps, "critics": list(ROLES), "max_tokens": max_tokens,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections import Counter
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -124,6 +125,9 @@ class SharedPrefixEngine:
         this many calls, or ``gather_seconds``, before it starts."""
         self.gather_seconds = 0.05
         """How long an idle engine waits for the other agents' calls before it starts."""
+        self.steps: Counter[int] = Counter()
+        """Decode steps by how many sequences each carried: batching pays only while
+        several calls run side by side (a benchmark reads it)."""
 
     # -- the caller's side (any thread) -------------------------------------------------
 
@@ -280,6 +284,7 @@ class SharedPrefixEngine:
         if batch.n_tokens == 0:
             return []
         self._decode()
+        self.steps[len(outputs)] += 1
         waiting: list[_Slot] = []
         for slot, index in outputs:
             request = slot.request

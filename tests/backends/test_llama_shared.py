@@ -116,3 +116,8 @@ async def test_shared_prefix_critics_match_their_own_contexts(model_path: Path) 
                  for name, calls in (("own", own), ("shared", shared))}
     assert all(n is not None for ns in evaluated.values() for n in ns)
     assert sum(n or 0 for n in evaluated["shared"]) < sum(n or 0 for n in evaluated["own"])
+    # The critics of a round decoded side by side, one token each per step, and every
+    # token a critic wrote was sampled from one of those steps.
+    assert set(engine.steps) <= {1, 2, 3} and engine.steps[3] > 0
+    assert sum(k * n for k, n in engine.steps.items()) >= sum(
+        c.usage.completion_tokens for c in shared)
