@@ -78,11 +78,12 @@ def show(summary: dict[str, Any], console: Console) -> None:
                   "e (good→bad)", "recovery", title="conditions")
     for name, c in summary["conditions"].items():
         decay = summary["decay"].get(name)
+        # With no good draft to drift from there is no fit, but repairs still count.
+        repaired = summary["transitions"].get(name, {}).get("bad_to_good", {}).get("rate")
         table.add_row(name, str(c["n"]), f"{c['pass_rate']:.3f}", _interval(c["ci"]),
                       str(c["tokens"]), f"{c['seconds']:.1f}",
                       f"{decay['e']:.3f} {_interval(decay['ci'])}" if decay else "-",
-                      f"{decay['recovery']:.3f}" if decay and decay["recovery"] is not None
-                      else "-")
+                      f"{repaired:.3f}" if repaired is not None else "-")
     console.print(table)
     for key, title in (("comparisons", "against the baseline"),
                        ("ablations", "each member's effect (condition minus condition without it)")):

@@ -26,7 +26,7 @@ from typing import Any
 
 from critic.errors import StatisticsError
 from critic.experiments.conditions import Experiment
-from critic.experiments.drift import count_transitions, fit_decay
+from critic.experiments.drift import count_transitions, fit_decay, transition_rates
 from critic.experiments.records import EvalRecord
 from critic.experiments.statistics import (
     Interval,
@@ -82,23 +82,36 @@ def _rate(interval: Interval | None, n: int, round: int | None = None) -> dict[s
     return entry
 
 
-def drift(records: Sequence[EvalRecord]) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """``(transitions, decay)`` of one condition; None when no unit has two rounds or no
-    draft was ever good."""
+def drift(records: Sequence[EvalRecord]
+          ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """``(transitions, decay)`` of one condition; None when no unit has two rounds.
+
+    ``decay`` is None when no draft was ever good (there is no drift rate to fit),
+    while the transitions still say how often a failing draft was repaired: for a
+    condition that stops at its first passing draft, the figure that matters.
+    """
     paths = [[r.passed for r in record.rounds] for record in records if record.rounds]
     try:
         counts = count_transitions(paths, first_round=1)
-        fit = fit_decay(counts)
     except StatisticsError:
         return None
+    rounds = transition_rates(counts)
     good = sum(c.good for c in counts)
     bad = sum(c.bad for c in counts)
     transitions = {
-        "good_to_bad": {**_rate(fit.drift, good), "per_round": [
-            _rate(r.drift, c.good, r.round) for r, c in zip(fit.rounds, counts, strict=True)]},
-        "bad_to_good": {**_rate(fit.recovery, bad), "per_round": [
-            _rate(r.recovery, c.bad, r.round) for r, c in zip(fit.rounds, counts, strict=True)]},
+        "good_to_bad": {
+            **_rate(proportion_ci(sum(c.good_bad for c in counts), good) if good else None,
+                    good),
+            "per_round": [_rate(r.drift, c.good, r.round)
+                          for r, c in zip(rounds, counts, strict=True)]},
+        "bad_to_good": {
+            **_rate(proportion_ci(sum(c.bad_good for c in counts), bad) if bad else None, bad),
+            "per_round": [_rate(r.recovery, c.bad, r.round)
+                          for r, c in zip(rounds, counts, strict=True)]},
     }
+    if not good:
+        return transitions, None
+    fit = fit_decay(counts)
     h = fit.homogeneity
     decay = {
         "e": fit.drift.estimate, "ci": _ci(fit.drift),
@@ -138,7 +151,9 @@ def summarize(records: Sequence[EvalRecord], experiment: Experiment, *,
     for name in names:
         found = drift(list(grouped[name].values()))
         if found is not None:
-            summary["transitions"][name], summary["decay"][name] = found
+            summary["transitions"][name], decay = found
+            if decay is not None:
+                summary["decay"][name] = decay
     for name, ablation in ablated.items():
         full = ablation.condition
         if name in grouped and full in grouped:

@@ -180,11 +180,34 @@ def test_drift_interval_covers_the_true_rate_near_95_percent() -> None:
                 rounds=tuple(RoundRecord(round=i + 1, draft="", passed=p)
                              for i, p in enumerate(path))))
         found = drift(records)
-        assert found is not None
+        assert found is not None and found[1] is not None
         low, high = found[1]["ci"]
         covered += low <= 0.1 <= high
         assert count_transitions([[r.passed for r in x.rounds] for x in records])
     assert 0.90 <= covered / 200 <= 0.99
+
+
+def test_repairs_are_reported_when_no_draft_was_ever_good_to_drift_from() -> None:
+    """A condition that stops at its first passing draft never has a good draft with a next
+    round, so no drift rate can be fitted; how often a failing draft was repaired still counts."""
+    paths = [[False, True], [False, False, False], [False, False, True], [False]]
+    records = [EvalRecord(
+        id=str(k), condition="grounded", item=str(k), seed=0, final_round=len(path),
+        passed=path[-1], stop="accepted" if path[-1] else "max_rounds", tokens=0, seconds=0.0,
+        rounds=tuple(RoundRecord(round=i + 1, draft="", passed=p) for i, p in enumerate(path)))
+        for k, path in enumerate(paths)]
+    found = drift(records)
+    assert found is not None
+    transitions, decay = found
+    assert decay is None
+    repaired = transitions["bad_to_good"]
+    assert (repaired["rate"], repaired["n"]) == (2 / 5, 5)  # 2 repairs of 5 failing drafts
+    low, high = repaired["ci"]
+    assert low < 0.4 < high
+    assert [(r["round"], r["n"], r["rate"]) for r in repaired["per_round"]] == [
+        (2, 3, 1 / 3), (3, 2, 1 / 2)]
+    assert transitions["good_to_bad"]["rate"] is None and transitions["good_to_bad"]["n"] == 0
+    assert drift(records[-1:]) is None  # one round only: no transition at all
 
 
 async def test_resume_runs_each_unit_exactly_once(tmp_path: Path) -> None:
