@@ -135,12 +135,19 @@ class StubServer:
                     time.sleep(0.05)
             yield server
         finally:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.kill(process.pid, signal.SIGKILL)
-                    process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+            stop_process(process, grace=10)
+
+
+def stop_process(process: subprocess.Popen[Any], *, grace: float = 30) -> None:
+    """End a process this test started, by its PID: SIGTERM, SIGKILL after ``grace``
+    seconds; then close the pipes we hold to it."""
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()

@@ -14,12 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 
-from critic.bus.nats_work import WORK_PREFIX, first_problem
+from critic.bus.nats_work import WORK_PREFIX, first_problem, iterate
 from critic.messages import ENVELOPE_ADAPTER, Envelope
 
 log = logging.getLogger("critic.bus.nats")
@@ -81,12 +80,7 @@ class CoreSubscription:
             raise anyio.EndOfStream
         return envelope
 
-    async def __aiter__(self) -> AsyncIterator[Envelope]:
-        while True:
-            try:
-                yield await self.receive()
-            except anyio.EndOfStream:
-                return
+    __aiter__ = iterate
 
 
 class PendingReply:

@@ -25,6 +25,15 @@ from critic.messages import ENVELOPE_ADAPTER, Envelope
 log = logging.getLogger("critic.bus.nats")
 
 
+async def iterate(subscription: Any) -> AsyncIterator[Envelope]:
+    """``async for`` over a subscription's ``receive()`` until it ends (shared by both kinds)."""
+    while True:
+        try:
+            yield await subscription.receive()
+        except anyio.EndOfStream:
+            return
+
+
 class WorkHost(Protocol):
     """What a work subscription needs of its bus (:class:`~critic.bus.nats.NatsBus`):
     declared here so this module does not import the bus back."""
@@ -178,12 +187,7 @@ class WorkSubscription:
         with contextlib.suppress(Exception):  # a lost term only means one more drop later
             await msg.term()
 
-    async def __aiter__(self) -> AsyncIterator[Envelope]:
-        while True:
-            try:
-                yield await self.receive()
-            except anyio.EndOfStream:
-                return
+    __aiter__ = iterate
 
     async def release(self) -> None:
         await self._settle(ack=False)

@@ -10,7 +10,6 @@ unit: every round's draft, scores, oracle verdict, selection and tokens.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from tests.experiments.scripted_eval import (
     scripted,
 )
 from tests.nats_server import NatsServer, nats_server
+from tests.servers import stop_process
 
 pytestmark = pytest.mark.anyio
 
@@ -140,18 +140,6 @@ def start_worker(url: str, log: Path) -> subprocess.Popen[bytes]:
     return process
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-    if process.stderr is not None:
-        process.stderr.close()
-
-
 @pytest.mark.timeout(600)
 async def test_nats_workers_give_the_in_process_results(
         tmp_path: Path, nats: NatsServer, anyio_backend: str) -> None:
@@ -165,7 +153,7 @@ async def test_nats_workers_give_the_in_process_results(
     try:
         await _run(tmp_path, "nats", roles, registry, kinds, bus=nats.url)
     finally:
-        stop(worker)
+        stop_process(worker)
     expected = _unit_results(tmp_path / "local")
     assert len(expected) == 3 * 6 * 2
     assert _unit_results(tmp_path / "nats") == expected

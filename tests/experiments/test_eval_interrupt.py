@@ -24,7 +24,7 @@ import pytest
 
 from critic.experiments.records import read_records
 from tests.nats_server import nats_server
-from tests.servers import StubServer
+from tests.servers import StubServer, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 ITEMS, HELD = 8, 3
@@ -151,18 +151,6 @@ def start_worker(url: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return worker
 
 
-def stop(worker: subprocess.Popen[str]) -> None:
-    if worker.poll() is None:
-        os.kill(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            os.kill(worker.pid, signal.SIGKILL)
-            worker.wait()
-    if worker.stderr is not None:
-        worker.stderr.close()
-
-
 @pytest.mark.timeout(300)
 def test_ctrl_c_with_critics_on_nats_workers(tmp_path: Path) -> None:
     """The same over a real nats-server: the critic's reviews are held in a real
@@ -174,7 +162,7 @@ def test_ctrl_c_with_critics_on_nats_workers(tmp_path: Path) -> None:
         workers = [start_worker(nats.url, {**env, HOLD_AFTER: str(HELD)})]
 
         def replace_worker() -> None:
-            stop(workers[0])
+            stop_process(workers[0])
             workers.append(start_worker(nats.url, env))
 
         try:
@@ -183,4 +171,4 @@ def test_ctrl_c_with_critics_on_nats_workers(tmp_path: Path) -> None:
                                   between=replace_worker)
         finally:
             for worker in workers:
-                stop(worker)
+                stop_process(worker)
