@@ -40,6 +40,7 @@ import anyio
 from critic.backends.base import Completion, GenerationParams, JsonSchema
 from critic.backends.llama_shared import Abandoned, Request, SharedPrefixEngine, common_prefix
 from critic.backends.meter import Report, call_report
+from critic.backends.sampling import GreedyFirstSampler
 from critic.errors import ConfigError, ModelError
 from critic.messages import ChatMessage, Usage
 
@@ -118,6 +119,16 @@ class CpuBudget:
             yield
         finally:
             self.release(n)
+
+    def acquire_up_to(self, n: int, idle: int | None = None) -> int:
+        """Wait for one slot, then take up to ``n``: as many as are free and, when
+        ``idle`` is given, no more than the cores nothing else is running on.
+        Returns how many were taken (a context then runs that many threads)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._free >= 1)
+            take = max(1, min(n, self._free, self.slots if idle is None else idle))
+            self._free -= take
+            return take
 
 
 _LOAD_LOCK = threading.Lock()
@@ -224,6 +235,7 @@ class LlamaCppBackend:
                 llama.budget = (None if per_call or self.shared  # type: ignore[attr-defined]
                                 else budget)
                 llama.budget_threads = self.model.n_threads  # type: ignore[attr-defined]
+                llama.greedy_first = self.model.greedy_first  # type: ignore[attr-defined]
                 llama.report = report  # type: ignore[attr-defined]
                 llama.evals = 0  # type: ignore[attr-defined]
                 if report is not None:
@@ -298,6 +310,21 @@ def _cancellable_llama_class() -> type[Llama]:
         budget: CpuBudget | None = None
         """Held around each decode and sample (not the Python between them)."""
         budget_threads = 1
+        greedy_first = True
+        """At temperature 0 under a grammar, ask the grammar about the argmax only
+        (:mod:`critic.backends.sampling`); False: llama-cpp-python's own chain."""
+
+        def _init_sampler(self, *args: Any, **sampling: Any) -> Any:
+            grammar = sampling.get("grammar")
+            if (not args and self.greedy_first and grammar is not None and sampling.get("temp") == 0.0
+                    and sampling.get("logits_processor") is None):
+                return GreedyFirstSampler(
+                    vocab=self._model.vocab, n_vocab=self._n_vocab, grammar=grammar._grammar,
+                    root=grammar._root, penalty_last_n=self.last_n_tokens_size,
+                    penalty_repeat=sampling.get("repeat_penalty", 1.0),
+                    penalty_freq=sampling.get("frequency_penalty", 0.0),
+                    penalty_present=sampling.get("presence_penalty", 0.0))
+            return super()._init_sampler(*args, **sampling)
 
         def eval(self, tokens: Sequence[int]) -> None:
             if self.cancel is not None and self.cancel.is_set():
@@ -395,8 +422,13 @@ class LlamaCppModel:
     slower (benchmarks/critic_phase.py): one context then does on one core what three did
     on two. Outputs are identical either way."""
     shared_threads: int | None = None
-    """Threads of the shared-prefix context (None: ``n_threads``). It does the critics'
-    work in one batch, so it is the one context where a second thread can pay off."""
+    """Most threads of the shared-prefix context (None: the CPU budget's slots). It does
+    the critics' work in one batch, so each step runs on as many cores as are free then
+    (of the budget, and not busy with another process), never fewer than one."""
+    greedy_first: bool = True
+    """Greedy calls under a grammar (critics' JSON) ask the grammar about the argmax
+    only, with the same tokens (:mod:`critic.backends.sampling`); False keeps
+    llama-cpp-python's sampler chain, which filters the whole vocabulary per token."""
     _engine: SharedPrefixEngine | None = field(default=None, init=False, repr=False)
     _engine_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
                                          repr=False)
@@ -457,7 +489,7 @@ class LlamaCppModel:
                     try:
                         self._engine = SharedPrefixEngine(
                             base, n_ctx=self.n_ctx, sequences=self.shared_sequences,
-                            n_threads=self.shared_threads or self.n_threads,
+                            n_threads=self.shared_threads or self.budget.slots,
                             budget=self.budget)
                     finally:
                         _quiet_llama_logs()

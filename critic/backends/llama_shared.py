@@ -27,6 +27,7 @@ at temperature 0 the outputs are those of the per-agent path (tested).
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 from collections import Counter
@@ -68,6 +69,20 @@ class _Slot:
     request: Request | None = None
     pending: int | None = None
     """A sampled token not yet decoded (its logits drive the next sample)."""
+
+
+def idle_cores() -> int | None:
+    """Cores no runnable thread but the caller is using now (Linux), else None.
+
+    From the kernel's count of runnable threads in ``/proc/loadavg``, which
+    includes the caller itself.
+    """
+    try:
+        with open("/proc/loadavg", "rb") as fh:
+            running = int(fh.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(1, (os.cpu_count() or 1) - running + 1)
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -125,6 +140,9 @@ class SharedPrefixEngine:
         this many calls, or ``gather_seconds``, before it starts."""
         self.gather_seconds = 0.05
         """How long an idle engine waits for the other agents' calls before it starts."""
+        self._threads = n_threads
+        self.threads: Counter[int] = Counter()
+        """Steps by the number of threads they ran on (at most ``n_threads``)."""
         self.steps: Counter[int] = Counter()
         """Decode steps by how many sequences each carried: batching pays only while
         several calls run side by side (a benchmark reads it)."""
@@ -243,8 +261,21 @@ class SharedPrefixEngine:
         return admitted
 
     def _step(self, new: list[_Slot]) -> None:
-        with self.budget.held(self.n_threads):
+        # One context does the work of several, so it takes every core that is free for
+        # it, step by step: two threads on a core another process is using made a decode
+        # 8-30x slower (llama.cpp's threads meet at spinning barriers), so cores busy
+        # outside the budget are left alone too.
+        threads = self.budget.acquire_up_to(self.n_threads, idle_cores())
+        try:
+            if threads != self._threads:
+                import llama_cpp
+
+                llama_cpp.llama_set_n_threads(self._ctx.ctx, threads, threads)
+                self._threads = threads
+            self.threads[threads] += 1
             waiting = self._compute(new)
+        finally:
+            self.budget.release(threads)
         # Collect the answers outside the budget: the callers' text checks (stop
         # strings, detokenizing) overlap, and another context may use the core meanwhile.
         for slot in waiting:

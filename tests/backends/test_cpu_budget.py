@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -10,8 +13,10 @@ import pytest
 
 from critic.backends.base import GenerationParams
 from critic.backends.llama_cpp import CpuBudget, LlamaCppModel
+from critic.backends.llama_shared import idle_cores
 from critic.backends.meter import serving, watching
 from critic.messages import ChatMessage
+from tests.servers import stop_process
 
 pytestmark = [pytest.mark.anyio, pytest.mark.model]
 
@@ -62,3 +67,30 @@ async def test_a_call_between_tokens_leaves_its_core_to_another(model_path: Path
     # A paused holding nothing, so B ran to the end meanwhile (with the budget held per
     # call, B would have waited for A and A for B).
     assert watch.a_paused.is_set() and watch.b_done.is_set()
+
+
+def test_a_context_takes_the_free_slots_up_to_what_it_asks() -> None:
+    budget = CpuBudget(2)
+    assert budget.acquire_up_to(2) == 2
+    budget.release(2)
+    assert budget.acquire_up_to(2, idle=1) == 1  # a core busy outside the budget
+    assert budget.acquire_up_to(4) == 1  # one slot left
+    budget.release(2)
+    assert budget.acquire_up_to(1, idle=2) == 1
+    budget.release(1)
+
+
+def test_cores_busy_in_other_processes_are_not_idle() -> None:
+    """With a spinning process per core, no core is idle for a second thread."""
+    if not Path("/proc/loadavg").is_file():
+        pytest.skip("no /proc/loadavg: the shared context keeps its configured threads")
+    spin = "import sys; print('spinning', flush=True)\nwhile True: pass"
+    loops = [subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE, text=True)
+             for _ in range(os.cpu_count() or 1)]
+    try:
+        for loop in loops:  # past start-up (which reads files): runnable from here on
+            assert loop.stdout is not None and loop.stdout.readline() == "spinning\n"
+        assert idle_cores() == 1  # the caller's own core, never less
+    finally:
+        for loop in loops:
+            stop_process(loop, grace=10)

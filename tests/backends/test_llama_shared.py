@@ -1,8 +1,9 @@
 """Critics sharing a prompt prefix on one llama.cpp context (issue 18, item 1).
 
 On the real SmolLM2: three built-in critics review two rounds of a session, once
-each on its own context (``shared_sequences = 0``, the old way) and once as
-sequences of one shared context. Their outputs must be identical, every critic
+each on its own context with llama-cpp-python's sampler chain (the old way) and
+once as sequences of one shared context (greedy-first sampling, one or two
+threads per step). Their outputs must be identical, every critic
 must still see only its own conversation (one of them remembers its round-1
 review), and the shared run must evaluate fewer prompt tokens.
 """
@@ -10,13 +11,15 @@ review), and the shared run must evaluate fewer prompt tokens.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
 import pytest
 
 from critic import LLMCritic, LLMGenerator, RoleRegistry, Session, Task
-from critic.backends.llama_cpp import LlamaCppModel
+from critic.backends import llama_shared
+from critic.backends.llama_cpp import CpuBudget, LlamaCppModel
 from critic.bus.memory import MemoryBus
 from critic.judges.rules import ThresholdJudge
 from critic.messages import Envelope, ModelCall
@@ -73,9 +76,16 @@ async def critic_calls(model: LlamaCppModel) -> list[ModelCall]:
 
 
 @pytest.mark.timeout(600)  # 12 critic calls: ~20 s on an idle machine
-async def test_shared_prefix_critics_match_their_own_contexts(model_path: Path) -> None:
-    own_model = LlamaCppModel(model_path, shared_sequences=0)
-    shared_model = LlamaCppModel(model_path, shared_sequences=4)
+async def test_shared_prefix_critics_match_their_own_contexts(
+        model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The old way in full: own contexts and llama-cpp-python's sampler chain.
+    own_model = LlamaCppModel(model_path, shared_sequences=0, greedy_first=False)
+    shared_model = LlamaCppModel(model_path, shared_sequences=4, shared_threads=2,
+                                 budget=CpuBudget(2))
+    # The engine takes one or two threads step by step, as cores come free; here it
+    # alternates whatever the machine's load, and the tokens must not change.
+    free = itertools.cycle([1, 2])
+    monkeypatch.setattr(llama_shared, "idle_cores", lambda: next(free))
     try:
         own = await critic_calls(own_model)
         engine = shared_model.engine()
@@ -119,5 +129,6 @@ async def test_shared_prefix_critics_match_their_own_contexts(model_path: Path) 
     # The critics of a round decoded side by side, one token each per step, and every
     # token a critic wrote was sampled from one of those steps.
     assert set(engine.steps) <= {1, 2, 3} and engine.steps[3] > 0
+    assert set(engine.threads) == {1, 2}
     assert sum(k * n for k, n in engine.steps.items()) >= sum(
         c.usage.completion_tokens for c in shared)
