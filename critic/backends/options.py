@@ -137,6 +137,9 @@ class ModelOptions(BaseModel):
     """Cache calls with temperature > 0 and no seed too (off: they are not reproducible)."""
     endpoints: dict[str, ModelEndpoint] = Field(default_factory=dict)
     """Named models: a model spec equal to a key opens that endpoint."""
+    shared_critics: int = Field(default=0, ge=0, le=64)
+    """llama.cpp models: sequences of one shared-prefix context for their LLM critics
+    (``LlamaCppModel.shared_sequences``); 0, each critic its own context."""
 
     @field_validator("endpoints")
     @classmethod

@@ -63,19 +63,20 @@ def open_endpoint(endpoint: ModelEndpoint, *, http: HttpOptions | None = None,
 def open_model(
     spec: str | None, *, http: HttpOptions | None = None,
     registry: Extensions[ModelOpener] | None = None,
-    endpoints: Mapping[str, ModelEndpoint] | None = None,
+    endpoints: Mapping[str, ModelEndpoint] | None = None, shared_critics: int = 0,
 ) -> Model:
     """The model named by ``spec``: a named endpoint, a GGUF path, an http(s) URL, a
     plugin's ``NAME:rest``, or None for the default.
 
     Local files are checked now (path, header, vocabulary and tensor table), so a
     missing, truncated or corrupt model fails before any session starts.
-    ``http`` sets the limits of an HTTP model (connections, retries, timeout).
+    ``http`` sets the limits of an HTTP model (connections, retries, timeout);
+    ``shared_critics`` the shared-prefix sequences of a llama.cpp model.
     """
     if endpoints and spec is not None and spec in endpoints:
         return open_endpoint(endpoints[spec], http=http)
     if spec is None or spec == "":
-        model = LlamaCppModel.default()
+        model = LlamaCppModel.default(shared_sequences=shared_critics)
         model.verify()
         return model
     if spec.startswith(("http://", "https://")):
@@ -94,7 +95,7 @@ def open_model(
         named = ", ".join(sorted(endpoints or ())) or "none"
         raise ConfigError(f"model {spec!r}: no [models.{spec}] in critic.toml (named models: "
                           f"{named}) and no such GGUF file")
-    model = LlamaCppModel(Path(spec).expanduser())
+    model = LlamaCppModel(Path(spec).expanduser(), shared_sequences=shared_critics)
     model.verify()
     return model
 
@@ -122,7 +123,8 @@ class ModelPool:
     def _open(self, spec: str | None) -> Model:
         if self.options is None:
             return open_model(spec)
-        model = open_model(spec, http=self.options.http(), endpoints=self.options.endpoints)
+        model = open_model(spec, http=self.options.http(), endpoints=self.options.endpoints,
+                           shared_critics=self.options.shared_critics)
         if self.options.cache is None:
             return model
         if self._cache is None:

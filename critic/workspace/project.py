@@ -25,6 +25,9 @@ default. :func:`resolve` says, for every setting, where its value came from
     max_attempts = 5
     timeout = 120
 
+    [local]                        # llama.cpp models
+    shared_critics = 3             # the critics of a round share one context (0: their own)
+
     [models.fast]                  # a named model: --model fast, or model = "fast" in a role
     base_url = "https://api.example.com/v1"
     model = "small-model"
@@ -35,7 +38,8 @@ default. :func:`resolve` says, for every setting, where its value came from
 Environment: ``CRITIC_MODEL``, ``CRITIC_LOG_DIR``, ``CRITIC_BUS``,
 ``CRITIC_ACCEPT_AT``, ``CRITIC_DISCARD_BELOW``, ``CRITIC_MAX_ROUNDS``,
 ``CRITIC_PATIENCE``, ``CRITIC_MAX_TOTAL_TOKENS``, ``CRITIC_MAX_SECONDS``,
-``CRITIC_MAX_CONNECTIONS``, ``CRITIC_MAX_ATTEMPTS``, ``CRITIC_HTTP_TIMEOUT``;
+``CRITIC_MAX_CONNECTIONS``, ``CRITIC_MAX_ATTEMPTS``, ``CRITIC_HTTP_TIMEOUT``,
+``CRITIC_SHARED_CRITICS``;
 extra roles folders keep their own variable, ``CRITIC_ROLES_PATH`` (read by
 the role registry, in addition to these). ``critic eval`` takes none of the
 judge settings: an experiment file defines its conditions' rules itself.
@@ -57,18 +61,20 @@ from critic.errors import ConfigError
 PROJECT_FILE = "critic.toml"
 JUDGE = ("accept_at", "discard_below", "max_rounds", "patience", "max_total_tokens", "max_seconds")
 HTTP = ("max_connections", "max_attempts", "timeout")
+LOCAL = ("shared_critics",)
 DEFAULTS: dict[str, object] = {
     "model": None, "roles_dirs": (), "log_dir": Path("critic-logs"), "bus": None,
     # The defaults of `critic run` (RunConfig) and of ModelOptions, restated by a test.
     "judge.accept_at": 0.8, "judge.discard_below": 0.0, "judge.max_rounds": 3,
     "judge.patience": None, "judge.max_total_tokens": None, "judge.max_seconds": None,
     "http.max_connections": 4, "http.max_attempts": 5, "http.timeout": 120.0,
+    "local.shared_critics": 0,
 }
 ENV: dict[str, str] = {
     "model": "CRITIC_MODEL", "log_dir": "CRITIC_LOG_DIR", "bus": "CRITIC_BUS",
     **{f"judge.{k}": f"CRITIC_{k.upper()}" for k in JUDGE},
     "http.max_connections": "CRITIC_MAX_CONNECTIONS", "http.max_attempts": "CRITIC_MAX_ATTEMPTS",
-    "http.timeout": "CRITIC_HTTP_TIMEOUT",
+    "http.timeout": "CRITIC_HTTP_TIMEOUT", "local.shared_critics": "CRITIC_SHARED_CRITICS",
 }
 
 
@@ -95,7 +101,18 @@ class HttpTable(BaseModel):
     timeout: float | None = Field(default=None, gt=0.0)
 
 
-_TABLES: dict[str, type[JudgeTable] | type[HttpTable]] = {"judge": JudgeTable, "http": HttpTable}
+class LocalTable(BaseModel):
+    """``[local]``: how llama.cpp models run (see :class:`~critic.backends.llama_cpp.LlamaCppModel`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    shared_critics: int | None = Field(default=None, ge=0, le=64)
+    """Sequences of one shared-prefix context for the LLM critics of a model (0: each
+    critic its own context)."""
+
+
+_TABLES: dict[str, type[JudgeTable] | type[HttpTable] | type[LocalTable]] = {
+    "judge": JudgeTable, "http": HttpTable, "local": LocalTable}
 
 
 class ProjectFile(BaseModel):
@@ -109,6 +126,7 @@ class ProjectFile(BaseModel):
     bus: str | None = None
     judge: JudgeTable = JudgeTable()
     http: HttpTable = HttpTable()
+    local: LocalTable = LocalTable()
     models: dict[str, ModelEndpoint] = Field(default_factory=dict)
 
     @field_validator("models")
@@ -264,6 +282,7 @@ def model_options(*, max_connections: int | None = None, max_attempts: int | Non
     """
     found = resolve({"http.max_connections": max_connections, "http.max_attempts": max_attempts,
                      "http.timeout": timeout}, environ=environ, start=start)
+    shared_critics = found["local.shared_critics"].value
     numbers = {k: found[f"http.{k}"] for k in HTTP}
     pinned = {k: s.value for k, s in numbers.items()
               if s.source == "flag" or s.source.startswith("env ")}
@@ -272,4 +291,4 @@ def model_options(*, max_connections: int | None = None, max_attempts: int | Non
         for s in found.values() if isinstance(s.value, ModelEndpoint)
     }
     return ModelOptions.parse(**{k: s.value for k, s in numbers.items()}, cache=cache,
-                              offline=offline, endpoints=endpoints)
+                              offline=offline, endpoints=endpoints, shared_critics=shared_critics)

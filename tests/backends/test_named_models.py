@@ -190,6 +190,31 @@ def test_defaults_are_those_of_the_run_config_and_model_options() -> None:
         assert DEFAULTS[f"judge.{name}"] == RunConfig.model_fields[name].default, name
     for name in ("max_connections", "max_attempts", "timeout"):
         assert DEFAULTS[f"http.{name}"] == ModelOptions.model_fields[name].default, name
+    assert DEFAULTS["local.shared_critics"] == ModelOptions.model_fields["shared_critics"].default
+
+
+def test_shared_critics_env_then_file_reach_the_local_model(tmp_path: Path,
+                                                            model_path: Path) -> None:
+    """``[local] shared_critics`` / CRITIC_SHARED_CRITICS opens llama.cpp models whose
+    LLM critics share one context; a bad value is one line naming where it came from."""
+    from critic.backends.llama_cpp import LlamaCppModel
+
+    (tmp_path / "critic.toml").write_text("[local]\nshared_critics = 2\n")
+    assert model_options(environ={}, start=tmp_path).shared_critics == 2
+    options = model_options(environ={"CRITIC_SHARED_CRITICS": "3"}, start=tmp_path)
+    model = ModelPool(str(model_path), options).get()
+    assert isinstance(model, LlamaCppModel) and model.shared_sequences == 3
+    assert model.shared_backend("clarity").shared
+    own = model_options(environ={"CRITIC_SHARED_CRITICS": "0"}, start=tmp_path)
+    plain = ModelPool(str(model_path), own).get()
+    assert isinstance(plain, LlamaCppModel) and plain.shared_sequences == 0
+    with pytest.raises(ConfigError, match=r"^CRITIC_SHARED_CRITICS='-1': Input should be greater"):
+        model_options(environ={"CRITIC_SHARED_CRITICS": "-1"}, start=tmp_path)
+    (tmp_path / "critic.toml").write_text("[local]\nshared_critics = \"many\"\n")
+    result = critic("config", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert f"{tmp_path / 'critic.toml'}: local.shared_critics: Input should be a valid integer" \
+        in " ".join(result.stderr.split())
 
 
 @pytest.mark.anyio

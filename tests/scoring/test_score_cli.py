@@ -351,3 +351,31 @@ def test_llm_role_on_smollm2(tmp_path: Path, model_path: Path) -> None:
     for key, r in results.items():
         assert again[key].critiques["quick-correctness"].score == r.critiques["quick-correctness"].score
         assert again[key].verdict.decision == r.verdict.decision
+
+
+@pytest.mark.model
+def test_critics_on_a_shared_context_score_as_on_their_own(tmp_path: Path,
+                                                           model_path: Path) -> None:
+    """CRITIC_SHARED_CRITICS puts the LLM critics on one shared-prefix context; at
+    temperature 0 every critique is the one an own context gives."""
+    roles = tmp_path / "roles"
+    roles.mkdir()
+    (roles / "quick-correctness.toml").write_text(QUICK)
+    (roles / "quick-clarity.toml").write_text(QUICK.replace("quick-correctness", "quick-clarity")
+                                              .replace("correctness.j2", "clarity.j2"))
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": str(i), "input": "What is 2 + 2?",
+                                          "output": answer}) + "\n"
+                              for i, answer in enumerate(["4", "5", "four"])))
+    scored = {}
+    for shared in ("0", "2"):
+        out = tmp_path / f"out-{shared}.jsonl"
+        result = critic("score", str(source), "--role", "quick-correctness", "--role",
+                        "quick-clarity", "--roles-dir", str(roles), "--concurrency", "3",
+                        "--no-log", "-o", str(out), timeout=600,
+                        env={**env_with(), "CRITIC_SHARED_CRITICS": shared})
+        assert result.returncode == 0, result.stderr
+        scored[shared] = {(r.id, name): (c.status, c.score, c.problems, c.usage.completion_tokens)
+                          for r in read_results(out) for name, c in r.critiques.items()}
+    assert len(scored["0"]) == 6 and all(v[0] == "ok" for v in scored["0"].values())
+    assert scored["2"] == scored["0"]
