@@ -33,19 +33,24 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from critic.messages import Critique, JudgeRequest, Verdict
+from critic.messages import Critique, Decision, JudgeRequest, Verdict
 from critic.protocols import Recorder
 
 
 def aggregate(critiques: Sequence[Critique]) -> float | None:
     """Weighted mean score of the scored critiques (None when none is scored)."""
-    scored = [c for c in critiques if c.scored and c.score is not None]
-    total = sum(c.weight for c in scored)
+    return _weighted_mean([c for c in critiques if c.scored])
+
+
+def _weighted_mean(scored: Sequence[Critique]) -> float | None:
+    """:func:`aggregate` of critiques already known to be scored."""
     if not scored:
         return None
+    # Lists, not generators, into sum(): a third of the cost for a critique or two.
+    total = sum([c.weight for c in scored])
     if total == 0:
-        return sum(c.score for c in scored if c.score is not None) / len(scored)
-    return sum(c.weight * c.score for c in scored if c.score is not None) / total
+        return sum([c.score or 0.0 for c in scored]) / len(scored)  # scored: never None
+    return sum([c.weight * (c.score or 0.0) for c in scored]) / total
 
 
 #: Default bounds of the feedback text, in characters (see :func:`feedback_from`).
@@ -80,10 +85,13 @@ def feedback_from(
     ``total``, cuts marked, so one verbose critic cannot crowd out the others
     or the generator's context. Empty when no critique is scored.
     """
+    return _feedback([c for c in critiques if c.scored], per_critic, total)
+
+
+def _feedback(scored: Sequence[Critique], per_critic: int, total: int) -> str:
+    """:func:`feedback_from` of critiques already known to be scored."""
     blocks: list[str] = []
-    for c in critiques:
-        if not c.scored:
-            continue
+    for c in scored:
         header = f"{c.role} (score {c.score:.2f}):" if c.score is not None else f"{c.role}:"
         lines = [header, *(f"- {p}" for p in c.problems)]
         if c.suggestion:
@@ -136,72 +144,67 @@ class ThresholdJudge(BaseModel):
 
     async def judge(self, request: JudgeRequest, record: Recorder) -> Verdict:
         critiques = request.critiques
-        round = request.draft.round
-        score = aggregate(critiques)
+        # The scored critiques are found once and shared by the aggregate, the scores and
+        # the feedback (a judge runs once per scored record: its cost is the framework's).
         used = [c for c in critiques if c.scored]
-        common = {
-            "round": round,
+        score = _weighted_mean(used)
+        decision, stop, reason = self._rule(request, used, score)
+        blind = decision == "revise" and score is None
+        # One validation of a dict rather than keyword arguments merged into a constructor.
+        verdict: dict[str, object] = {
+            "round": request.draft.round,
+            "decision": decision,
+            "reason": reason,
             "aggregate": score,
             "scores": {c.role: c.score for c in used if c.score is not None},
             "critiques_used": len(used),
             "critiques_failed": len(critiques) - len(used),
-            "feedback": feedback_from(
-                critiques, per_critic=self.feedback_per_critic, total=self.feedback_total
-            ),
+            "feedback": NO_FEEDBACK if blind else _feedback(
+                used, self.feedback_per_critic, self.feedback_total),
         }
-        last = round >= self.max_rounds
+        if stop is not None:  # a revise leaves it unset
+            verdict["stop"] = stop
+        return Verdict.model_validate(verdict)
+
+    def _rule(
+        self, request: JudgeRequest, used: Sequence[Critique], score: float | None
+    ) -> tuple[Decision, str | None, str]:
+        """The first rule that applies (see the module docstring): decision, stop, reason."""
+        critiques = request.critiques
+        last = request.draft.round >= self.max_rounds
         vetoes = [c for c in critiques if c.rejected]
         if vetoes:  # a veto is not a low score: no rule and no other critic outweighs it
             said = "; ".join(f"{c.role}: {'; '.join(c.problems) or 'rejected'}" for c in vetoes)
-            return Verdict(decision="discard", stop="rejected", **common,
-                           reason=f"rejected by {', '.join(c.role for c in vetoes)} ({said})")
+            return ("discard", "rejected",
+                    f"rejected by {', '.join(c.role for c in vetoes)} ({said})")
         if score is None:
             unscored = f"none of {len(critiques)} critiques could be scored"
             if not self.revise_unscored:
-                return Verdict(
-                    decision="discard", stop="no_scores", **common,
-                    reason=f"{unscored} (no tests to run, or every critic failed): "
-                    "not revising without feedback",
-                )
+                return ("discard", "no_scores",
+                        f"{unscored} (no tests to run, or every critic failed): "
+                        "not revising without feedback")
             if last:
-                return Verdict(
-                    decision="discard", stop="no_scores", **common,
-                    reason=f"{unscored}, and the last round ({self.max_rounds}) is done",
-                )
+                return ("discard", "no_scores",
+                        f"{unscored}, and the last round ({self.max_rounds}) is done")
             spent = self._budget_spent(request)
             if spent is not None:  # blind revisions spend the budget like any other
-                return Verdict(decision="discard", stop="budget", **common,
-                               reason=f"{unscored}; {spent}")
-            return Verdict(
-                decision="revise", **{**common, "feedback": NO_FEEDBACK},
-                reason=f"{unscored}; cannot accept, revising without feedback "
-                "(revise_unscored)",
-            )
+                return "discard", "budget", f"{unscored}; {spent}"
+            return ("revise", None,
+                    f"{unscored}; cannot accept, revising without feedback (revise_unscored)")
         basis = f"aggregate {score:.2f} from {len(used)} of {len(critiques)} critiques"
         if score >= self.accept_at:
-            return Verdict(
-                decision="accept", stop="accepted", **common,
-                reason=f"{basis} reaches accept_at {self.accept_at:.2f}",
-            )
+            return "accept", "accepted", f"{basis} reaches accept_at {self.accept_at:.2f}"
         if score < self.discard_below:
-            return Verdict(
-                decision="discard", stop="threshold", **common,
-                reason=f"{basis} is below discard_below {self.discard_below:.2f}",
-            )
+            return ("discard", "threshold",
+                    f"{basis} is below discard_below {self.discard_below:.2f}")
         if self._plateaued(request.history, score):
-            return Verdict(
-                decision="discard", stop="plateau", **common,
-                reason=f"{basis}; no improvement in the last {self.patience} rounds",
-            )
+            return ("discard", "plateau",
+                    f"{basis}; no improvement in the last {self.patience} rounds")
         if last:
-            return Verdict(
-                decision="discard", stop="max_rounds", **common,
-                reason=f"{basis} is below accept_at {self.accept_at:.2f} "
-                f"after the last round ({self.max_rounds})",
-            )
+            return ("discard", "max_rounds",
+                    f"{basis} is below accept_at {self.accept_at:.2f} "
+                    f"after the last round ({self.max_rounds})")
         spent = self._budget_spent(request)
         if spent is not None:
-            return Verdict(decision="discard", stop="budget", **common, reason=f"{basis}; {spent}")
-        return Verdict(
-            decision="revise", **common, reason=f"{basis} is below accept_at {self.accept_at:.2f}"
-        )
+            return "discard", "budget", f"{basis}; {spent}"
+        return "revise", None, f"{basis} is below accept_at {self.accept_at:.2f}"
