@@ -63,17 +63,21 @@ class Scorer:
     critics: Sequence[Critic]
     judge: Judge
 
-    def _requests(self, item: ScoreRecord) -> list[ReviewRequest]:
-        """One review request per critic. No session: each review starts clean (see above)."""
-        # The task, the draft and the first request in one validation (nested data, the
-        # same validators): three models built one by one pay Python's call overhead thrice.
-        first = ReviewRequest.model_validate({
+    def _first_request(self, item: ScoreRecord) -> ReviewRequest:
+        """The first critic's review request. No session: each review starts clean (see above)."""
+        # The task, the draft and the request in one validation (nested data, the same
+        # validators): three models built one by one pay Python's call overhead thrice.
+        return ReviewRequest.model_validate({
             "task": {"prompt": item.input,
                      "reference": None if item.target is None else str(item.target)},
             "draft": {"round": 1, "text": item.output},
             "role": self.critics[0].name if self.critics else "", "session": None,
             "metadata": item.metadata,
         })
+
+    def _requests(self, item: ScoreRecord) -> list[ReviewRequest]:
+        """One review request per critic, all of the same task and draft."""
+        first = self._first_request(item)
         return [first, *(
             ReviewRequest(task=first.task, draft=first.draft, role=critic.name, session=None,
                           metadata=item.metadata)
@@ -113,7 +117,7 @@ class Scorer:
             JudgeRequest(task=request.task, draft=request.draft, critiques=ordered),
             judge_calls.record,
         )
-        usage = Usage.total((*(c.usage for c in ordered), *(c.usage for c in judge_calls)))
+        usage = Usage.total([*[c.usage for c in ordered], *[c.usage for c in judge_calls]])
         # One validation of the whole line (its role scores and verdict included) rather
         # than one per part: each model built on its own pays Python's call overhead again.
         return ScoreResult.model_validate({
@@ -171,7 +175,7 @@ class Scorer:
         def pending() -> Iterator[tuple[ReviewRequest, Recorder, _Pending]]:
             for item in items:
                 start = time.perf_counter()
-                request = self._requests(item)[0]
+                request = self._first_request(item)
                 calls = _Calls()
                 yield request, calls.record, _Pending(item, request, calls, start,
                                                       time.perf_counter())

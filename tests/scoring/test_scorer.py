@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -215,6 +216,34 @@ async def test_one_result_file_per_run_at_a_time(tmp_path: Path) -> None:
         assert again.done == {"a"}
     with pytest.raises(TranscriptError, match="cannot resume /dev/null: not a regular file"):
         ResultFile(Path("/dev/null"), resume=True)
+
+
+def test_a_short_write_is_finished_and_a_write_taking_nothing_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = ScoreResult(id="a", critiques={}, verdict=ResultVerdict(
+        judge="j", decision="accept", reason="r"))
+    path = tmp_path / "out.jsonl"
+    real_write = os.write
+    sizes: list[int] = []
+
+    def at_most(limit: int) -> Callable[[int, bytes | memoryview], int]:
+        def write(fd: int, data: bytes | memoryview) -> int:
+            sizes.append(len(data))
+            return real_write(fd, bytes(data[:limit]))
+        return write
+
+    with ResultFile(path) as out:
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "write", at_most(40))
+            out.write(result)
+        line = result.model_dump_json().encode() + b"\n"
+        assert path.read_bytes() == line and sizes == list(range(len(line), 0, -40))
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "write", at_most(0))
+            with pytest.raises(TranscriptError, match="the file accepted no bytes"):
+                out.write(result)
+        assert out.done == {"a"}
 
 
 async def test_an_unscored_ok_critique_is_an_error_and_tool_critiques_carry_latency() -> None:
