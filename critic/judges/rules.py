@@ -30,6 +30,7 @@ best-scored draft seen and the rule that stopped it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -100,6 +101,18 @@ def _feedback(scored: Sequence[Critique], per_critic: int, total: int) -> str:
     return bounded("\n".join(blocks), total)
 
 
+class Ruling(NamedTuple):
+    """A :class:`ThresholdJudge`'s decision and why, before it is written up as a verdict."""
+
+    decision: Decision
+    stop: str | None
+    """None for a revise."""
+    reason: str
+    aggregate: float | None
+    used: list[Critique]
+    """The scored critiques the aggregate is made of."""
+
+
 class ThresholdJudge(BaseModel):
     """Accept at a score threshold; discard by threshold, plateau, rounds or budget."""
 
@@ -134,77 +147,84 @@ class ThresholdJudge(BaseModel):
         best_before = max(scores[: -self.patience])
         return max(scores[-self.patience :]) <= best_before
 
-    def _budget_spent(self, request: JudgeRequest) -> str | None:
+    def _budget_spent(self, tokens_used: int, elapsed: float) -> str | None:
         """Why the token or time budget is spent, or None while it is not."""
-        if self.max_tokens is not None and request.tokens_used >= self.max_tokens:
-            return f"token budget spent ({request.tokens_used} >= {self.max_tokens})"
-        if self.max_seconds is not None and request.elapsed >= self.max_seconds:
-            return f"time budget spent ({request.elapsed:.1f} s >= {self.max_seconds:g} s)"
+        if self.max_tokens is not None and tokens_used >= self.max_tokens:
+            return f"token budget spent ({tokens_used} >= {self.max_tokens})"
+        if self.max_seconds is not None and elapsed >= self.max_seconds:
+            return f"time budget spent ({elapsed:.1f} s >= {self.max_seconds:g} s)"
         return None
 
     async def judge(self, request: JudgeRequest, record: Recorder) -> Verdict:
-        critiques = request.critiques
+        ruling = self.ruling(request.critiques, request.draft.round, history=request.history,
+                             tokens_used=request.tokens_used, elapsed=request.elapsed)
+        blind = ruling.decision == "revise" and ruling.aggregate is None
+        # One validation of a dict rather than keyword arguments merged into a constructor.
+        verdict: dict[str, object] = {
+            "round": request.draft.round,
+            "decision": ruling.decision,
+            "reason": ruling.reason,
+            "aggregate": ruling.aggregate,
+            "scores": {c.role: c.score for c in ruling.used if c.score is not None},
+            "critiques_used": len(ruling.used),
+            "critiques_failed": len(request.critiques) - len(ruling.used),
+            "feedback": NO_FEEDBACK if blind else _feedback(
+                ruling.used, self.feedback_per_critic, self.feedback_total),
+        }
+        if ruling.stop is not None:  # a revise leaves it unset
+            verdict["stop"] = ruling.stop
+        return Verdict.model_validate(verdict)
+
+    def ruling(
+        self, critiques: Sequence[Critique], round: int, *,
+        history: Sequence[float | None] = (), tokens_used: int = 0, elapsed: float = 0.0,
+    ) -> Ruling:
+        """What :meth:`judge` decides on ``critiques`` of a ``round`` draft, without the
+        feedback and the per-critic scores of a :class:`~critic.messages.Verdict` (offline
+        scoring keeps neither, and building them was half of a model-free record's verdict).
+        """
         # The scored critiques are found once and shared by the aggregate, the scores and
         # the feedback (a judge runs once per scored record: its cost is the framework's).
         used = [c for c in critiques if c.scored]
         score = _weighted_mean(used)
-        decision, stop, reason = self._rule(request, used, score)
-        blind = decision == "revise" and score is None
-        # One validation of a dict rather than keyword arguments merged into a constructor.
-        verdict: dict[str, object] = {
-            "round": request.draft.round,
-            "decision": decision,
-            "reason": reason,
-            "aggregate": score,
-            "scores": {c.role: c.score for c in used if c.score is not None},
-            "critiques_used": len(used),
-            "critiques_failed": len(critiques) - len(used),
-            "feedback": NO_FEEDBACK if blind else _feedback(
-                used, self.feedback_per_critic, self.feedback_total),
-        }
-        if stop is not None:  # a revise leaves it unset
-            verdict["stop"] = stop
-        return Verdict.model_validate(verdict)
-
-    def _rule(
-        self, request: JudgeRequest, used: Sequence[Critique], score: float | None
-    ) -> tuple[Decision, str | None, str]:
-        """The first rule that applies (see the module docstring): decision, stop, reason."""
-        critiques = request.critiques
-        last = request.draft.round >= self.max_rounds
+        last = round >= self.max_rounds
         vetoes = [c for c in critiques if c.rejected]
         if vetoes:  # a veto is not a low score: no rule and no other critic outweighs it
             said = "; ".join(f"{c.role}: {'; '.join(c.problems) or 'rejected'}" for c in vetoes)
-            return ("discard", "rejected",
-                    f"rejected by {', '.join(c.role for c in vetoes)} ({said})")
+            return Ruling("discard", "rejected",
+                          f"rejected by {', '.join(c.role for c in vetoes)} ({said})", score, used)
         if score is None:
             unscored = f"none of {len(critiques)} critiques could be scored"
             if not self.revise_unscored:
-                return ("discard", "no_scores",
-                        f"{unscored} (no tests to run, or every critic failed): "
-                        "not revising without feedback")
+                return Ruling("discard", "no_scores",
+                              f"{unscored} (no tests to run, or every critic failed): "
+                              "not revising without feedback", score, used)
             if last:
-                return ("discard", "no_scores",
-                        f"{unscored}, and the last round ({self.max_rounds}) is done")
-            spent = self._budget_spent(request)
+                return Ruling("discard", "no_scores",
+                              f"{unscored}, and the last round ({self.max_rounds}) is done",
+                              score, used)
+            spent = self._budget_spent(tokens_used, elapsed)
             if spent is not None:  # blind revisions spend the budget like any other
-                return "discard", "budget", f"{unscored}; {spent}"
-            return ("revise", None,
-                    f"{unscored}; cannot accept, revising without feedback (revise_unscored)")
+                return Ruling("discard", "budget", f"{unscored}; {spent}", score, used)
+            return Ruling("revise", None, f"{unscored}; cannot accept, revising without "
+                          "feedback (revise_unscored)", score, used)
         basis = f"aggregate {score:.2f} from {len(used)} of {len(critiques)} critiques"
         if score >= self.accept_at:
-            return "accept", "accepted", f"{basis} reaches accept_at {self.accept_at:.2f}"
+            return Ruling("accept", "accepted", f"{basis} reaches accept_at {self.accept_at:.2f}",
+                          score, used)
         if score < self.discard_below:
-            return ("discard", "threshold",
-                    f"{basis} is below discard_below {self.discard_below:.2f}")
-        if self._plateaued(request.history, score):
-            return ("discard", "plateau",
-                    f"{basis}; no improvement in the last {self.patience} rounds")
+            return Ruling("discard", "threshold",
+                          f"{basis} is below discard_below {self.discard_below:.2f}", score, used)
+        if self._plateaued(history, score):
+            return Ruling("discard", "plateau",
+                          f"{basis}; no improvement in the last {self.patience} rounds",
+                          score, used)
         if last:
-            return ("discard", "max_rounds",
-                    f"{basis} is below accept_at {self.accept_at:.2f} "
-                    f"after the last round ({self.max_rounds})")
-        spent = self._budget_spent(request)
+            return Ruling("discard", "max_rounds",
+                          f"{basis} is below accept_at {self.accept_at:.2f} "
+                          f"after the last round ({self.max_rounds})", score, used)
+        spent = self._budget_spent(tokens_used, elapsed)
         if spent is not None:
-            return "discard", "budget", f"{basis}; {spent}"
-        return "revise", None, f"{basis} is below accept_at {self.accept_at:.2f}"
+            return Ruling("discard", "budget", f"{basis}; {spent}", score, used)
+        return Ruling("revise", None, f"{basis} is below accept_at {self.accept_at:.2f}", score,
+                      used)

@@ -9,6 +9,9 @@ critic's records through :func:`~critic.bus.hosting.review_each`: the same
 critiques, each review still ended at the critic's timeout, with one watchdog
 per worker instead of a cancel scope and a timer per review. The default judge is a
 :class:`~critic.judges.rules.ThresholdJudge` with ``max_rounds=1``: accept or discard.
+A ``ThresholdJudge`` is asked for its :meth:`~critic.judges.rules.ThresholdJudge.ruling`
+directly (the decision, reason and aggregate its verdict would carry), any other
+judge through its ``judge`` method.
 
 Each record is reviewed in a clean critic state: its review requests belong to
 no session, so an LLM critic neither remembers other records (whatever its
@@ -27,8 +30,8 @@ import anyio
 
 from critic.bus.hosting import review, review_each, with_cost
 from critic.errors import CriticError
-from critic.judges.rules import ThresholdJudge
-from critic.messages import Critique, JudgeRequest, ModelCall, ReviewRequest, Usage
+from critic.judges.rules import Ruling, ThresholdJudge
+from critic.messages import Critique, JudgeRequest, ModelCall, ReviewRequest, Usage, Verdict
 from critic.protocols import Critic, Judge, Recorder
 from critic.scoring.records import ScoreRecord
 from critic.scoring.results import ResultFile, ScoreResult
@@ -113,10 +116,17 @@ class Scorer:
     ) -> ScoreResult:
         """The judge's verdict on ``ordered`` (one critique per critic), as a result line."""
         judge_calls = _Calls()
-        verdict = await self.judge.judge(
-            JudgeRequest(task=request.task, draft=request.draft, critiques=ordered),
-            judge_calls.record,
-        )
+        judge = self.judge
+        verdict: Verdict | Ruling
+        if type(judge) is ThresholdJudge:  # exactly: a subclass may judge otherwise
+            # The default judge asked directly: a line keeps only the decision, the reason
+            # and the aggregate, so no request, feedback or Verdict is built to be dropped.
+            verdict = judge.ruling(ordered, request.draft.round)
+        else:
+            verdict = await judge.judge(
+                JudgeRequest(task=request.task, draft=request.draft, critiques=ordered),
+                judge_calls.record,
+            )
         usage = Usage.total([*[c.usage for c in ordered], *[c.usage for c in judge_calls]])
         # One validation of the whole line (its role scores and verdict included) rather
         # than one per part: each model built on its own pays Python's call overhead again.
@@ -127,7 +137,7 @@ class Scorer:
                 "problems": c.problems, "suggestion": c.suggestion, "error": c.error,
                 "usage": c.usage, "latency": c.latency,
             } for c in ordered},
-            "verdict": {"judge": self.judge.name, "decision": verdict.decision,
+            "verdict": {"judge": judge.name, "decision": verdict.decision,
                         "reason": verdict.reason, "aggregate": verdict.aggregate},
             "usage": usage, "latency": time.perf_counter() - start, "target": item.target,
             "metadata": item.metadata,

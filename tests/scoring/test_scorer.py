@@ -17,7 +17,7 @@ from critic.errors import TranscriptError
 from critic.judges.llm import LLMJudge
 from critic.judges.rules import ThresholdJudge
 from critic.messages import ChatMessage, Critique, Draft, Envelope, Outcome, ReviewRequest, Task, Usage
-from critic.protocols import Recorder
+from critic.protocols import Critic, Recorder
 from critic.roles.registry import RoleRegistry
 from critic.scoring.job import ScoreConfig, score_file
 from critic.scoring.records import ScoreRecord
@@ -292,6 +292,41 @@ async def test_a_transcript_final_draft_is_scored(tmp_path: Path) -> None:
     assert result.id == "s1" and result.target == "ref"
     assert result.critiques["length"].raw_score == len("a final answer")
     assert result.metadata["decision"] == "accept"
+
+
+class ThroughJudge(ThresholdJudge):
+    """A ThresholdJudge asked through :meth:`judge` like any other judge."""
+
+
+@pytest.mark.parametrize("rules", [
+    {}, {"accept_at": 0.5, "discard_below": 0.4}, {"revise_unscored": True},
+    {"revise_unscored": True, "max_rounds": 2}, {"max_rounds": 2, "max_tokens": 5},
+])
+async def test_the_default_judge_asked_directly_writes_the_lines_its_verdicts_give(
+    rules: dict[str, object],
+) -> None:
+    class Vetoes:
+        name, weight, timeout = "veto", 1.0, 10.0
+
+        async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
+            text = request.draft.text
+            return Critique(role=self.name, round=1, score=1.0, rejected=text.startswith("no"),
+                            problems=("said no",) if text.startswith("no") else ())
+
+    records = [ScoreRecord(id=str(i), input="t", output=text) for i, text in enumerate(
+        ["BOOM", "", "abc", "abcdef", "long enough answer", "no thanks, long enough"])]
+    teams: list[list[Critic]] = [
+        [LengthCritic("len")], [LengthCritic("len"), Vetoes()],
+        [LengthCritic("a", fail_on="abc"), LengthCritic("b", weight=0.0)],
+    ]
+    for critics in teams:
+        direct, through = (Scorer(critics, judge(**rules))
+                           for judge in (ThresholdJudge, ThroughJudge))
+        for record in records:
+            a, b = await direct.score(record), await through.score(record)
+            assert a.model_copy(update={"latency": 0.0, "critiques": {}}) == b.model_copy(
+                update={"latency": 0.0, "critiques": {}})
+            assert a.verdict.reason and a.critiques.keys() == b.critiques.keys()
 
 
 async def test_a_judge_role_decides_within_the_one_round_rules() -> None:
