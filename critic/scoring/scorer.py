@@ -47,6 +47,32 @@ class _Calls(list[ModelCall]):
         self.append(call)
 
 
+class _Reviewed(NamedTuple):
+    """A critique with the cost of its model calls, and the review's wall-clock time when
+    that is its latency (no model called, none given): copied onto it only for a judge that
+    may read it (see :meth:`Scorer._result`)."""
+
+    critique: Critique
+    wall: float | None
+
+    @property
+    def latency(self) -> float:
+        return self.critique.latency if self.wall is None else self.wall
+
+    def role_score(self) -> dict[str, object]:
+        """What a result line keeps of it (a :class:`~critic.scoring.results.RoleScore`)."""
+        c = self.critique
+        return {"status": c.status, "score": c.score, "raw_score": c.raw_score,
+                "problems": c.problems, "suggestion": c.suggestion, "error": c.error,
+                "usage": c.usage, "latency": self.latency}
+
+    def timed(self) -> Critique:
+        """The critique carrying its latency."""
+        if self.wall is None:
+            return self.critique
+        return self.critique.model_copy(update={"latency": self.wall})
+
+
 class _Pending(NamedTuple):
     """A record whose single critic is reviewing it (see :meth:`Scorer.score_each`)."""
 
@@ -88,22 +114,23 @@ class Scorer:
         )]
 
     @staticmethod
-    def _cost(reply: Critique, calls: Sequence[ModelCall], start: float) -> Critique:
+    def _cost(reply: Critique, calls: Sequence[ModelCall], start: float) -> _Reviewed:
         """``reply`` with the cost of its model calls, or its wall-clock time if it made none."""
+        wall = None
         if calls:
             costed = with_cost(reply, calls)
             assert isinstance(costed, Critique)
             reply = costed
         elif not reply.latency:  # no model: the work (e.g. running the code) is the review
-            reply = reply.model_copy(update={"latency": time.perf_counter() - start})
+            wall = time.perf_counter() - start
         if reply.status == "ok" and reply.score is None:
             # Unscored is a failure to score, whatever the critic called it; the judge and
             # the output then agree that this role gave no score.
             reply = reply.model_copy(update={"status": "error",
                                              "error": reply.error or "the critic gave no score"})
-        return reply
+        return _Reviewed(reply, wall)
 
-    async def _review(self, critic: Critic, request: ReviewRequest) -> Critique:
+    async def _review(self, critic: Critic, request: ReviewRequest) -> _Reviewed:
         calls = _Calls()
         # perf_counter, not anyio.current_time(): the same clock on asyncio, a tenth of the
         # cost (no backend lookup), and wall time under trio's test clocks too.
@@ -111,32 +138,31 @@ class Scorer:
         return self._cost(await review(critic, request, calls.record), calls, start)
 
     async def _result(
-        self, item: ScoreRecord, request: ReviewRequest, ordered: tuple[Critique, ...],
+        self, item: ScoreRecord, request: ReviewRequest, reviewed: Sequence[_Reviewed],
         start: float,
     ) -> ScoreResult:
-        """The judge's verdict on ``ordered`` (one critique per critic), as a result line."""
+        """The judge's verdict on ``reviewed`` (one per critic, in order), as a result line."""
         judge_calls = _Calls()
         judge = self.judge
         verdict: Verdict | Ruling
         if type(judge) is ThresholdJudge:  # exactly: a subclass may judge otherwise
             # The default judge asked directly: a line keeps only the decision, the reason
-            # and the aggregate, so no request, feedback or Verdict is built to be dropped.
-            verdict = judge.ruling(ordered, request.draft.round)
+            # and the aggregate, so no request, feedback or Verdict is built to be dropped;
+            # nor a critique copied to carry a latency that no ruling reads.
+            verdict = judge.ruling([r.critique for r in reviewed], request.draft.round)
         else:
+            ordered = tuple(r.timed() for r in reviewed)
             verdict = await judge.judge(
                 JudgeRequest(task=request.task, draft=request.draft, critiques=ordered),
                 judge_calls.record,
             )
-        usage = Usage.total([*[c.usage for c in ordered], *[c.usage for c in judge_calls]])
+        usage = Usage.total([*[r.critique.usage for r in reviewed],
+                             *[c.usage for c in judge_calls]])
         # One validation of the whole line (its role scores and verdict included) rather
         # than one per part: each model built on its own pays Python's call overhead again.
         return ScoreResult.model_validate({
             "id": item.id,
-            "critiques": {c.role: {
-                "status": c.status, "score": c.score, "raw_score": c.raw_score,
-                "problems": c.problems, "suggestion": c.suggestion, "error": c.error,
-                "usage": c.usage, "latency": c.latency,
-            } for c in ordered},
+            "critiques": {r.critique.role: r.role_score() for r in reviewed},
             "verdict": {"judge": judge.name, "decision": verdict.decision,
                         "reason": verdict.reason, "aggregate": verdict.aggregate},
             "usage": usage, "latency": time.perf_counter() - start, "target": item.target,
@@ -147,9 +173,9 @@ class Scorer:
         start = time.perf_counter()
         requests = self._requests(item)
         if len(self.critics) == 1:  # no task group to pay for (a sixth of a record's cost)
-            ordered: tuple[Critique, ...] = (await self._review(self.critics[0], requests[0]),)
+            ordered: tuple[_Reviewed, ...] = (await self._review(self.critics[0], requests[0]),)
         else:
-            critiques: dict[str, Critique] = {}
+            critiques: dict[str, _Reviewed] = {}
 
             async def one(critic: Critic, request: ReviewRequest) -> None:
                 critiques[critic.name] = await self._review(critic, request)
@@ -191,8 +217,8 @@ class Scorer:
                                                       time.perf_counter())
 
         async def reviewed(p: _Pending, reply: Critique) -> None:
-            critique = self._cost(reply, p.calls, p.reviewing)
-            done(await self._result(p.item, p.request, (critique,), p.start))
+            done(await self._result(p.item, p.request, (self._cost(reply, p.calls, p.reviewing),),
+                                    p.start))
 
         await review_each(self.critics[0], pending(), reviewed)
 

@@ -16,7 +16,18 @@ from critic.critics.critic import LLMCritic
 from critic.errors import TranscriptError
 from critic.judges.llm import LLMJudge
 from critic.judges.rules import ThresholdJudge
-from critic.messages import ChatMessage, Critique, Draft, Envelope, Outcome, ReviewRequest, Task, Usage
+from critic.messages import (
+    ChatMessage,
+    Critique,
+    Draft,
+    Envelope,
+    JudgeRequest,
+    Outcome,
+    ReviewRequest,
+    Task,
+    Usage,
+    Verdict,
+)
 from critic.protocols import Critic, Recorder
 from critic.roles.registry import RoleRegistry
 from critic.scoring.job import ScoreConfig, score_file
@@ -327,6 +338,24 @@ async def test_the_default_judge_asked_directly_writes_the_lines_its_verdicts_gi
             assert a.model_copy(update={"latency": 0.0, "critiques": {}}) == b.model_copy(
                 update={"latency": 0.0, "critiques": {}})
             assert a.verdict.reason and a.critiques.keys() == b.critiques.keys()
+
+
+async def test_a_judge_sees_the_latency_of_model_free_critiques(tmp_path: Path) -> None:
+    seen: list[float] = []
+
+    class Watching(ThresholdJudge):
+        async def judge(self, request: JudgeRequest, record: Recorder) -> Verdict:
+            seen.extend(c.latency for c in request.critiques)
+            return await super().judge(request, record)
+
+    records = [ScoreRecord(id=str(i), input="t", output="o" * i) for i in range(5)]
+    scorer = Scorer([LengthCritic("len")], Watching(max_rounds=1))
+    await scorer.score(records[0])
+    with ResultFile(tmp_path / "out.jsonl") as out:
+        await score_all(scorer, records[1:], out)
+    results = read_results(tmp_path / "out.jsonl")
+    assert len(seen) == 5 and all(latency > 0 for latency in seen)
+    assert sorted(r.critiques["len"].latency for r in results) == sorted(seen[1:])
 
 
 async def test_a_judge_role_decides_within_the_one_round_rules() -> None:
