@@ -8,6 +8,8 @@ Sessions, debates, scoring and workers all go through here:
 - the ``*_handler`` functions wrap each kind of agent so that it never raises:
   an exception or a timeout becomes a failure payload (an unscored critique, a
   failed answer, an error draft, a discard verdict) and the run goes on;
+  :func:`review` is a critic's, :func:`review_each` many reviews by one critic
+  in one task (offline scoring's workers);
 - :func:`ask_all` is a coordinator's fan-out: many requests at once, each with
   its timeout, a failure recorded in place of a reply that never came;
 - :class:`RecordedBus` records what this process sends and receives, so a
@@ -16,7 +18,8 @@ Sessions, debates, scoring and workers all go through here:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import math
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal, TypeVar, cast
@@ -121,6 +124,24 @@ def failed_critique(critic: str, round: int, status: Failure, error: str, weight
     return Critique(role=critic, round=round, status=status, error=error, weight=weight)
 
 
+def _weighted(critic: Critic, critique: Critique) -> Critique:
+    # The critic's weight counts even when its critique leaves the field out
+    # (plugin critics need not repeat it in every Critique).
+    if "weight" not in critique.model_fields_set:
+        return critique.model_copy(update={"weight": critic.weight})
+    return critique
+
+
+def _errored(critic: Critic, round: int, exc: Exception) -> Critique:
+    return failed_critique(critic.name, round, "error", f"{type(exc).__name__}: {exc}",
+                           critic.weight)
+
+
+def _timed_out(critic: Critic, round: int) -> Critique:
+    return failed_critique(critic.name, round, "timeout",
+                           f"no critique within {critic.timeout:g} s", critic.weight)
+
+
 async def review(critic: Critic, request: ReviewRequest, record: Recorder) -> Critique:
     """``critic``'s review of ``request``, ended at the critic's timeout.
 
@@ -131,20 +152,112 @@ async def review(critic: Critic, request: ReviewRequest, record: Recorder) -> Cr
     round = request.draft.round
     try:
         with anyio.move_on_after(critic.timeout) as scope:
-            critique = await critic.review(request, record)
-            # The critic's weight counts even when its critique leaves the field
-            # out (plugin critics need not repeat it in every Critique).
-            if "weight" not in critique.model_fields_set:
-                critique = critique.model_copy(update={"weight": critic.weight})
-            return critique
+            return _weighted(critic, await critic.review(request, record))
     except BusUnavailable:  # the work was not done at all: not the critic's verdict
         raise
     except Exception as exc:  # a critic must never take the session down
-        return failed_critique(critic.name, round, "error", f"{type(exc).__name__}: {exc}",
-                               critic.weight)
+        return _errored(critic, round, exc)
     assert scope.cancelled_caught
-    return failed_critique(critic.name, round, "timeout",
-                           f"no critique within {critic.timeout:g} s", critic.weight)
+    return _timed_out(critic, round)
+
+
+K = TypeVar("K")
+
+
+class _Watchdog:
+    """Cancels :attr:`scope` once the review in flight passes its :attr:`deadline`."""
+
+    def __init__(self) -> None:
+        self.deadline = math.inf
+        """Of the review in flight; infinite between reviews."""
+        self.scope = anyio.CancelScope()
+        self.armed: anyio.Event | None = None
+        """Set when a review starts while the watchdog waits for one."""
+
+    def arm(self, deadline: float) -> None:
+        self.deadline = deadline
+        if self.armed is not None:
+            self.armed.set()
+
+    async def run(self) -> None:
+        while True:
+            if self.deadline == math.inf:  # no review in flight: wait for one, not poll
+                self.armed = anyio.Event()
+                await self.armed.wait()
+                self.armed = None
+            elif self.deadline <= anyio.current_time():
+                self.deadline = math.inf
+                self.scope.cancel()
+            else:  # the review in flight may end first; the next one ends later
+                await anyio.sleep_until(self.deadline)
+
+
+async def review_each(
+    critic: Critic,
+    reviews: Iterator[tuple[ReviewRequest, Recorder, K]],
+    then: Callable[[K, Critique], Awaitable[None]],
+) -> None:
+    """``critic``'s review of each request in turn, handed to ``then`` with its key.
+
+    Each critique is what :func:`review` would return: the review ended at the
+    critic's timeout (read once), an exception or a timeout an unscored critique,
+    only :class:`~critic.errors.BusUnavailable` raised; ``then`` runs outside
+    any review's time limit. The reviews share one cancel scope, which a
+    watchdog task cancels when a review overruns (then a new scope takes over),
+    instead of a scope and a timer armed and cancelled per review: a tenth of a
+    model-free scoring record's CPU. The watchdog runs when the review waits, so
+    an overrun is cut at the review's first wait after its deadline, as with
+    :func:`review`, give or take one turn of the event loop.
+    """
+    timeout = critic.timeout
+    if not timeout > 0:  # cut at once, or NaN: review() says what that means
+        for request, record, key in reviews:
+            await then(key, await review(critic, request, record))
+        return
+    watchdog = _Watchdog()
+    failure: Exception | None = None
+    async with anyio.create_task_group() as tg:
+        if timeout < math.inf:
+            tg.start_soon(watchdog.run)
+        try:
+            await _review_each(critic, timeout, watchdog, reviews, then)
+        except Exception as exc:  # raised as itself below, not inside an exception group
+            failure = exc
+        tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+
+
+async def _review_each(
+    critic: Critic, timeout: float, watchdog: _Watchdog,
+    reviews: Iterator[tuple[ReviewRequest, Recorder, K]],
+    then: Callable[[K, Critique], Awaitable[None]],
+) -> None:
+    while True:
+        late: tuple[K, Critique] | None = None
+        with anyio.CancelScope() as scope:
+            watchdog.scope = scope
+            for request, record, key in reviews:
+                round = request.draft.round
+                watchdog.arm(anyio.current_time() + timeout)
+                try:
+                    critique = _weighted(critic, await critic.review(request, record))
+                except BusUnavailable:  # as in review()
+                    raise
+                except Exception as exc:
+                    critique = _errored(critic, round, exc)
+                finally:
+                    watchdog.deadline = math.inf
+                if scope.cancel_called:  # cut as it ended: the scope is spent, finish outside
+                    late = (key, critique)
+                    break
+                await then(key, critique)
+            else:
+                return
+        if scope.cancelled_caught:  # the review in flight ran past its deadline
+            late = (key, _timed_out(critic, round))
+        assert late is not None
+        await then(*late)
 
 
 def critic_handler(critic: Critic) -> Handler:

@@ -30,22 +30,28 @@ best-scored draft seen and the rule that stopped it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from critic.messages import Critique, JudgeRequest, Verdict
+from critic.messages import Critique, Decision, JudgeRequest, Verdict
 from critic.protocols import Recorder
 
 
 def aggregate(critiques: Sequence[Critique]) -> float | None:
     """Weighted mean score of the scored critiques (None when none is scored)."""
-    scored = [c for c in critiques if c.scored and c.score is not None]
-    total = sum(c.weight for c in scored)
+    return _weighted_mean([c for c in critiques if c.scored])
+
+
+def _weighted_mean(scored: Sequence[Critique]) -> float | None:
+    """:func:`aggregate` of critiques already known to be scored."""
     if not scored:
         return None
+    # Lists, not generators, into sum(): a third of the cost for a critique or two.
+    total = sum([c.weight for c in scored])
     if total == 0:
-        return sum(c.score for c in scored if c.score is not None) / len(scored)
-    return sum(c.weight * c.score for c in scored if c.score is not None) / total
+        return sum([c.score or 0.0 for c in scored]) / len(scored)  # scored: never None
+    return sum([c.weight * (c.score or 0.0) for c in scored]) / total
 
 
 #: Default bounds of the feedback text, in characters (see :func:`feedback_from`).
@@ -80,16 +86,31 @@ def feedback_from(
     ``total``, cuts marked, so one verbose critic cannot crowd out the others
     or the generator's context. Empty when no critique is scored.
     """
+    return _feedback([c for c in critiques if c.scored], per_critic, total)
+
+
+def _feedback(scored: Sequence[Critique], per_critic: int, total: int) -> str:
+    """:func:`feedback_from` of critiques already known to be scored."""
     blocks: list[str] = []
-    for c in critiques:
-        if not c.scored:
-            continue
+    for c in scored:
         header = f"{c.role} (score {c.score:.2f}):" if c.score is not None else f"{c.role}:"
         lines = [header, *(f"- {p}" for p in c.problems)]
         if c.suggestion:
             lines.append(f"Suggestion: {c.suggestion}")
         blocks.append(bounded("\n".join(lines), per_critic))
     return bounded("\n".join(blocks), total)
+
+
+class Ruling(NamedTuple):
+    """A :class:`ThresholdJudge`'s decision and why, before it is written up as a verdict."""
+
+    decision: Decision
+    stop: str | None
+    """None for a revise."""
+    reason: str
+    aggregate: float | None
+    used: list[Critique]
+    """The scored critiques the aggregate is made of."""
 
 
 class ThresholdJudge(BaseModel):
@@ -126,82 +147,84 @@ class ThresholdJudge(BaseModel):
         best_before = max(scores[: -self.patience])
         return max(scores[-self.patience :]) <= best_before
 
-    def _budget_spent(self, request: JudgeRequest) -> str | None:
+    def _budget_spent(self, tokens_used: int, elapsed: float) -> str | None:
         """Why the token or time budget is spent, or None while it is not."""
-        if self.max_tokens is not None and request.tokens_used >= self.max_tokens:
-            return f"token budget spent ({request.tokens_used} >= {self.max_tokens})"
-        if self.max_seconds is not None and request.elapsed >= self.max_seconds:
-            return f"time budget spent ({request.elapsed:.1f} s >= {self.max_seconds:g} s)"
+        if self.max_tokens is not None and tokens_used >= self.max_tokens:
+            return f"token budget spent ({tokens_used} >= {self.max_tokens})"
+        if self.max_seconds is not None and elapsed >= self.max_seconds:
+            return f"time budget spent ({elapsed:.1f} s >= {self.max_seconds:g} s)"
         return None
 
     async def judge(self, request: JudgeRequest, record: Recorder) -> Verdict:
-        critiques = request.critiques
-        round = request.draft.round
-        score = aggregate(critiques)
-        used = [c for c in critiques if c.scored]
-        common = {
-            "round": round,
-            "aggregate": score,
-            "scores": {c.role: c.score for c in used if c.score is not None},
-            "critiques_used": len(used),
-            "critiques_failed": len(critiques) - len(used),
-            "feedback": feedback_from(
-                critiques, per_critic=self.feedback_per_critic, total=self.feedback_total
-            ),
+        ruling = self.ruling(request.critiques, request.draft.round, history=request.history,
+                             tokens_used=request.tokens_used, elapsed=request.elapsed)
+        blind = ruling.decision == "revise" and ruling.aggregate is None
+        # One validation of a dict rather than keyword arguments merged into a constructor.
+        verdict: dict[str, object] = {
+            "round": request.draft.round,
+            "decision": ruling.decision,
+            "reason": ruling.reason,
+            "aggregate": ruling.aggregate,
+            "scores": {c.role: c.score for c in ruling.used if c.score is not None},
+            "critiques_used": len(ruling.used),
+            "critiques_failed": len(request.critiques) - len(ruling.used),
+            "feedback": NO_FEEDBACK if blind else _feedback(
+                ruling.used, self.feedback_per_critic, self.feedback_total),
         }
+        if ruling.stop is not None:  # a revise leaves it unset
+            verdict["stop"] = ruling.stop
+        return Verdict.model_validate(verdict)
+
+    def ruling(
+        self, critiques: Sequence[Critique], round: int, *,
+        history: Sequence[float | None] = (), tokens_used: int = 0, elapsed: float = 0.0,
+    ) -> Ruling:
+        """What :meth:`judge` decides on ``critiques`` of a ``round`` draft, without the
+        feedback and the per-critic scores of a :class:`~critic.messages.Verdict` (offline
+        scoring keeps neither, and building them was half of a model-free record's verdict).
+        """
+        # The scored critiques are found once and shared by the aggregate, the scores and
+        # the feedback (a judge runs once per scored record: its cost is the framework's).
+        used = [c for c in critiques if c.scored]
+        score = _weighted_mean(used)
         last = round >= self.max_rounds
         vetoes = [c for c in critiques if c.rejected]
         if vetoes:  # a veto is not a low score: no rule and no other critic outweighs it
             said = "; ".join(f"{c.role}: {'; '.join(c.problems) or 'rejected'}" for c in vetoes)
-            return Verdict(decision="discard", stop="rejected", **common,
-                           reason=f"rejected by {', '.join(c.role for c in vetoes)} ({said})")
+            return Ruling("discard", "rejected",
+                          f"rejected by {', '.join(c.role for c in vetoes)} ({said})", score, used)
         if score is None:
             unscored = f"none of {len(critiques)} critiques could be scored"
             if not self.revise_unscored:
-                return Verdict(
-                    decision="discard", stop="no_scores", **common,
-                    reason=f"{unscored} (no tests to run, or every critic failed): "
-                    "not revising without feedback",
-                )
+                return Ruling("discard", "no_scores",
+                              f"{unscored} (no tests to run, or every critic failed): "
+                              "not revising without feedback", score, used)
             if last:
-                return Verdict(
-                    decision="discard", stop="no_scores", **common,
-                    reason=f"{unscored}, and the last round ({self.max_rounds}) is done",
-                )
-            spent = self._budget_spent(request)
+                return Ruling("discard", "no_scores",
+                              f"{unscored}, and the last round ({self.max_rounds}) is done",
+                              score, used)
+            spent = self._budget_spent(tokens_used, elapsed)
             if spent is not None:  # blind revisions spend the budget like any other
-                return Verdict(decision="discard", stop="budget", **common,
-                               reason=f"{unscored}; {spent}")
-            return Verdict(
-                decision="revise", **{**common, "feedback": NO_FEEDBACK},
-                reason=f"{unscored}; cannot accept, revising without feedback "
-                "(revise_unscored)",
-            )
+                return Ruling("discard", "budget", f"{unscored}; {spent}", score, used)
+            return Ruling("revise", None, f"{unscored}; cannot accept, revising without "
+                          "feedback (revise_unscored)", score, used)
         basis = f"aggregate {score:.2f} from {len(used)} of {len(critiques)} critiques"
         if score >= self.accept_at:
-            return Verdict(
-                decision="accept", stop="accepted", **common,
-                reason=f"{basis} reaches accept_at {self.accept_at:.2f}",
-            )
+            return Ruling("accept", "accepted", f"{basis} reaches accept_at {self.accept_at:.2f}",
+                          score, used)
         if score < self.discard_below:
-            return Verdict(
-                decision="discard", stop="threshold", **common,
-                reason=f"{basis} is below discard_below {self.discard_below:.2f}",
-            )
-        if self._plateaued(request.history, score):
-            return Verdict(
-                decision="discard", stop="plateau", **common,
-                reason=f"{basis}; no improvement in the last {self.patience} rounds",
-            )
+            return Ruling("discard", "threshold",
+                          f"{basis} is below discard_below {self.discard_below:.2f}", score, used)
+        if self._plateaued(history, score):
+            return Ruling("discard", "plateau",
+                          f"{basis}; no improvement in the last {self.patience} rounds",
+                          score, used)
         if last:
-            return Verdict(
-                decision="discard", stop="max_rounds", **common,
-                reason=f"{basis} is below accept_at {self.accept_at:.2f} "
-                f"after the last round ({self.max_rounds})",
-            )
-        spent = self._budget_spent(request)
+            return Ruling("discard", "max_rounds",
+                          f"{basis} is below accept_at {self.accept_at:.2f} "
+                          f"after the last round ({self.max_rounds})", score, used)
+        spent = self._budget_spent(tokens_used, elapsed)
         if spent is not None:
-            return Verdict(decision="discard", stop="budget", **common, reason=f"{basis}; {spent}")
-        return Verdict(
-            decision="revise", **common, reason=f"{basis} is below accept_at {self.accept_at:.2f}"
-        )
+            return Ruling("discard", "budget", f"{basis}; {spent}", score, used)
+        return Ruling("revise", None, f"{basis} is below accept_at {self.accept_at:.2f}", score,
+                      used)

@@ -117,10 +117,11 @@ def _finite_values(value: object) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, dict):
-        return all(_finite_values(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_finite_values(v) for v in value)
-    return True
+        value = value.values()
+    elif not isinstance(value, list):
+        return True
+    # Strings, the usual leaves, without a call each (metadata is checked per record read).
+    return all(isinstance(item, str) or _finite_values(item) for item in value)
 
 
 def parse_line(raw: bytes | None) -> ScoreRecord:
@@ -203,7 +204,7 @@ def _read_lines(fh: IO[bytes], path: Path, *, skip_invalid: bool) -> RecordSet:
     invalid: list[InvalidLine] = []
     first_seen: dict[str, int] = {}
     for number, raw in _raw_lines(fh, path):
-        if raw is not None and not raw.strip():
+        if raw is not None and raw.isspace():  # blank (readline never gives b"")
             continue
         try:
             record = parse_line(raw)

@@ -43,7 +43,7 @@ BAD_LINES = [
 
 @pytest.mark.parametrize(("bad", "message"), BAD_LINES, ids=[m[:20] for _, m in BAD_LINES])
 def test_bad_line_is_an_error_naming_it(tmp_path: Path, bad: bytes, message: str) -> None:
-    path = write(tmp_path / "in.jsonl", [GOOD, b"", bad, GOOD.replace(b'"a"', b'"c"')])
+    path = write(tmp_path / "in.jsonl", [GOOD, b" \t\r", bad, GOOD.replace(b'"a"', b'"c"')])
     with pytest.raises(TranscriptError) as info:
         read_records(path)
     assert str(info.value).startswith(f"{path}:3: ")

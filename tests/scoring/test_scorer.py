@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -15,8 +16,19 @@ from critic.critics.critic import LLMCritic
 from critic.errors import TranscriptError
 from critic.judges.llm import LLMJudge
 from critic.judges.rules import ThresholdJudge
-from critic.messages import ChatMessage, Critique, Draft, Envelope, Outcome, ReviewRequest, Task, Usage
-from critic.protocols import Recorder
+from critic.messages import (
+    ChatMessage,
+    Critique,
+    Draft,
+    Envelope,
+    JudgeRequest,
+    Outcome,
+    ReviewRequest,
+    Task,
+    Usage,
+    Verdict,
+)
+from critic.protocols import Critic, Recorder
 from critic.roles.registry import RoleRegistry
 from critic.scoring.job import ScoreConfig, score_file
 from critic.scoring.records import ScoreRecord
@@ -217,6 +229,34 @@ async def test_one_result_file_per_run_at_a_time(tmp_path: Path) -> None:
         ResultFile(Path("/dev/null"), resume=True)
 
 
+def test_a_short_write_is_finished_and_a_write_taking_nothing_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = ScoreResult(id="a", critiques={}, verdict=ResultVerdict(
+        judge="j", decision="accept", reason="r"))
+    path = tmp_path / "out.jsonl"
+    real_write = os.write
+    sizes: list[int] = []
+
+    def at_most(limit: int) -> Callable[[int, bytes | memoryview], int]:
+        def write(fd: int, data: bytes | memoryview) -> int:
+            sizes.append(len(data))
+            return real_write(fd, bytes(data[:limit]))
+        return write
+
+    with ResultFile(path) as out:
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "write", at_most(40))
+            out.write(result)
+        line = result.model_dump_json().encode() + b"\n"
+        assert path.read_bytes() == line and sizes == list(range(len(line), 0, -40))
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "write", at_most(0))
+            with pytest.raises(TranscriptError, match="the file accepted no bytes"):
+                out.write(result)
+        assert out.done == {"a"}
+
+
 async def test_an_unscored_ok_critique_is_an_error_and_tool_critiques_carry_latency() -> None:
     class NoScore:
         name, weight, timeout = "vague", 1.0, 10.0
@@ -263,6 +303,59 @@ async def test_a_transcript_final_draft_is_scored(tmp_path: Path) -> None:
     assert result.id == "s1" and result.target == "ref"
     assert result.critiques["length"].raw_score == len("a final answer")
     assert result.metadata["decision"] == "accept"
+
+
+class ThroughJudge(ThresholdJudge):
+    """A ThresholdJudge asked through :meth:`judge` like any other judge."""
+
+
+@pytest.mark.parametrize("rules", [
+    {}, {"accept_at": 0.5, "discard_below": 0.4}, {"revise_unscored": True},
+    {"revise_unscored": True, "max_rounds": 2}, {"max_rounds": 2, "max_tokens": 5},
+])
+async def test_the_default_judge_asked_directly_writes_the_lines_its_verdicts_give(
+    rules: dict[str, object],
+) -> None:
+    class Vetoes:
+        name, weight, timeout = "veto", 1.0, 10.0
+
+        async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
+            text = request.draft.text
+            return Critique(role=self.name, round=1, score=1.0, rejected=text.startswith("no"),
+                            problems=("said no",) if text.startswith("no") else ())
+
+    records = [ScoreRecord(id=str(i), input="t", output=text) for i, text in enumerate(
+        ["BOOM", "", "abc", "abcdef", "long enough answer", "no thanks, long enough"])]
+    teams: list[list[Critic]] = [
+        [LengthCritic("len")], [LengthCritic("len"), Vetoes()],
+        [LengthCritic("a", fail_on="abc"), LengthCritic("b", weight=0.0)],
+    ]
+    for critics in teams:
+        direct, through = (Scorer(critics, judge(**rules))
+                           for judge in (ThresholdJudge, ThroughJudge))
+        for record in records:
+            a, b = await direct.score(record), await through.score(record)
+            assert a.model_copy(update={"latency": 0.0, "critiques": {}}) == b.model_copy(
+                update={"latency": 0.0, "critiques": {}})
+            assert a.verdict.reason and a.critiques.keys() == b.critiques.keys()
+
+
+async def test_a_judge_sees_the_latency_of_model_free_critiques(tmp_path: Path) -> None:
+    seen: list[float] = []
+
+    class Watching(ThresholdJudge):
+        async def judge(self, request: JudgeRequest, record: Recorder) -> Verdict:
+            seen.extend(c.latency for c in request.critiques)
+            return await super().judge(request, record)
+
+    records = [ScoreRecord(id=str(i), input="t", output="o" * i) for i in range(5)]
+    scorer = Scorer([LengthCritic("len")], Watching(max_rounds=1))
+    await scorer.score(records[0])
+    with ResultFile(tmp_path / "out.jsonl") as out:
+        await score_all(scorer, records[1:], out)
+    results = read_results(tmp_path / "out.jsonl")
+    assert len(seen) == 5 and all(latency > 0 for latency in seen)
+    assert sorted(r.critiques["len"].latency for r in results) == sorted(seen[1:])
 
 
 async def test_a_judge_role_decides_within_the_one_round_rules() -> None:
