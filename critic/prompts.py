@@ -247,7 +247,12 @@ class PromptTemplate:
             chunks: list[str] = []
             length = 0
             # What ``Template.generate`` does, with the globals merged in advance.
-            context = self._template.new_context({**self._globals, **variables}, shared=True)
+            # What ``Template.new_context`` builds, without its helper's copies: its
+            # ``Context`` takes the set of the globals' keys, a ChainMap's being slow to list.
+            template = self._template
+            context = template.environment.context_class(
+                template.environment, {**self._globals, **variables}, template.name,
+                template.blocks, globals=self._globals)
             for chunk in self._template.root_render_func(context):
                 length += len(chunk)
                 budget.size(length)

@@ -16,7 +16,7 @@ returns, and with no watch set a report costs one lookup.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Protocol
 
@@ -64,7 +64,12 @@ class _Serving:
 
 def serving(request: str) -> AbstractContextManager[None]:
     """Calls made in this context serve the request with envelope id ``request``."""
-    return _Serving(request)
+    # Unwatched, no call reports (call_report needs both), and a watch is only ever set
+    # around a run, before its tasks start: nothing to set for each request.
+    return _Serving(request) if _WATCH.get() is not None else _UNWATCHED
+
+
+_UNWATCHED = nullcontext()
 
 
 def call_report() -> Report | None:

@@ -32,7 +32,7 @@ def sealed(session: str, topic: str, sender: str, payload: Payload, *,
             and type(sender) is str and (parent is None or type(parent) is str)):
         return Envelope(session=session, topic=topic, sender=sender, parent=parent,
                         payload=payload)
-    envelope = Envelope.__new__(Envelope)
+    envelope = object.__new__(Envelope)
     object.__setattr__(envelope, "__dict__", {
         "id": new_id(), "session": session, "topic": topic, "sender": sender,
         "parent": parent, "reply_to": None, "timestamp": time.time(), "payload": payload,
@@ -56,9 +56,9 @@ def reply(request: Envelope, payload: Payload, *, sender: str) -> Envelope:
 def evolve(model: M, **changes: object) -> M:
     """``model.model_copy(update=changes)``, the same copy built directly (the changes
     are not validated either, so they must have their fields' types)."""
-    if model.__pydantic_extra__ is not None or getattr(model, "__pydantic_private__", None):
+    if model.__pydantic_extra__ is not None or model.__pydantic_private__ is not None:
         return model.model_copy(update=changes)
-    copied = model.__class__.__new__(model.__class__)
+    copied = object.__new__(model.__class__)
     object.__setattr__(copied, "__dict__", {**model.__dict__, **changes})
     object.__setattr__(copied, "__pydantic_extra__", None)
     object.__setattr__(copied, "__pydantic_fields_set__",

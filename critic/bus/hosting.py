@@ -68,17 +68,24 @@ Handler = Callable[[Envelope, Recorder], Awaitable[Payload]]
 Failure = Literal["timeout", "error"]
 
 
+_COSTED: frozenset[type] = frozenset({Draft, Critique, Verdict, Answer, DebateVerdict})
+_TIMED: frozenset[type] = frozenset({Critique, Answer})
+
+
 def with_cost(reply: Payload, calls: Sequence[ModelCall]) -> Payload:
     """``reply`` carrying the usage (and, for critiques and answers, latency) of ``calls``.
 
     Whoever collects replies can then account for cost without seeing the calls.
     """
-    if not calls or not isinstance(reply, Draft | Critique | Verdict | Answer | DebateVerdict):
+    # By exact type first: a miss in ``isinstance`` on a pydantic class costs a Python-level
+    # ABC check, and the union tries the classes in turn.
+    if not calls or not (type(reply) in _COSTED
+                         or isinstance(reply, Draft | Critique | Verdict | Answer | DebateVerdict)):
         return reply
     # One call is the common case: its usage as it is, no sum to build.
     update: dict[str, object] = {
         "usage": calls[0].usage if len(calls) == 1 else Usage.total(c.usage for c in calls)}
-    if isinstance(reply, Critique | Answer):
+    if type(reply) in _TIMED or isinstance(reply, Critique | Answer):
         update["latency"] = calls[0].latency if len(calls) == 1 else sum(c.latency for c in calls)
     return evolve(reply, **update)
 

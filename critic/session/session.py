@@ -93,6 +93,7 @@ class Session:
     id: str = field(default_factory=lambda: new_id()[:12])
     _usage: _Tally = field(default_factory=_Tally)
     _start: float = 0.0
+    _asked: list[RemoteCritic] = field(default_factory=list)
 
     def _envelope(self, where: str | tuple[str, ...], payload: Payload,
                   parent: str | None = None) -> Envelope:
@@ -114,6 +115,8 @@ class Session:
         return [*local, *self.remote]
 
     async def _loop(self, bus: Bus) -> Outcome:
+        # The critics of a run are fixed: whom to ask, worked out once, not every round.
+        self._asked = self._critic_specs()
         await bus.publish(self._envelope("task", self.task))
         feedback: str | None = None
         verdicts: list[Verdict] = []
@@ -178,7 +181,7 @@ class Session:
                        failure=lambda status, error: failed_critique(
                            spec.name, draft.round, status, error, spec.weight))
 
-        replies = await ask_all(bus, [ask(s) for s in self._critic_specs()], sender="session")
+        replies = await ask_all(bus, [ask(s) for s in self._asked], sender="session")
         critiques = [c for c in replies if isinstance(c, Critique)]
         for critique in critiques:
             self._usage.add(critique.usage)
