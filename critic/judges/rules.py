@@ -39,13 +39,21 @@ from critic.protocols import Recorder
 
 def aggregate(critiques: Sequence[Critique]) -> float | None:
     """Weighted mean score of the scored critiques (None when none is scored)."""
-    scored = [c for c in critiques if c.scored and c.score is not None]
-    total = sum(c.weight for c in scored)
-    if not scored:
+    # One pass, summing in the order ``sum`` would (the same floats, bit for bit): a
+    # judge runs this every round, and three generators cost more than the arithmetic.
+    count, total, weighted, plain = 0, 0.0, 0.0, 0.0
+    for c in critiques:
+        score = c.score
+        if c.status == "ok" and score is not None:
+            count += 1
+            total += c.weight
+            weighted += c.weight * score
+            plain += score
+    if not count:
         return None
     if total == 0:
-        return sum(c.score for c in scored if c.score is not None) / len(scored)
-    return sum(c.weight * c.score for c in scored if c.score is not None) / total
+        return plain / count
+    return weighted / total
 
 
 #: Default bounds of the feedback text, in characters (see :func:`feedback_from`).
