@@ -240,17 +240,27 @@ class PromptTemplate:
     def render(self, **variables: object) -> str:
         if self.constant is not None:
             return self.constant
-        given = sum(len(v) for v in variables.values() if isinstance(v, str))
-        budget = _Budget(time.monotonic() + MAX_SECONDS, max(MIN_OUTPUT_CHARS, 4 * given))
+        given = 0
+        for value in variables.values():
+            if isinstance(value, str):
+                given += len(value)
+        bound = max(MIN_OUTPUT_CHARS, 4 * given)
+        budget = _Budget(time.monotonic() + MAX_SECONDS, bound)
         token = _BUDGET.set(budget)
         try:
             chunks: list[str] = []
             length = 0
-            # What ``Template.generate`` does, with the globals merged in advance.
-            context = self._template.new_context({**self._globals, **variables}, shared=True)
-            for chunk in self._template.root_render_func(context):
+            # What ``Template.generate`` does, with the globals merged in advance, and
+            # the ``Context`` that ``Template.new_context`` builds, without its helper:
+            # the context takes the set of the globals' keys, a ChainMap's slow to list.
+            template = self._template
+            context = template.environment.context_class(
+                template.environment, {**self._globals, **variables}, template.name,
+                template.blocks, globals=self._globals)
+            for chunk in template.root_render_func(context):
                 length += len(chunk)
-                budget.size(length)
+                if length > bound:  # checked as the text grows, so a runaway stops early
+                    budget.size(length)
                 chunks.append(chunk)
             return "".join(chunks).strip()
         except TemplateBoundError as exc:

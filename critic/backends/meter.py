@@ -16,7 +16,7 @@ returns, and with no watch set a report costs one lookup.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Protocol
 
@@ -47,14 +47,29 @@ def watching(watch: TokenWatch) -> Iterator[None]:
         _WATCH.reset(token)
 
 
-@contextmanager
-def serving(request: str) -> Iterator[None]:
+class _Serving:
+    # A class, not a @contextmanager generator: entered around every request a host
+    # serves, where the generator's frame cost a tenth of a bus round trip.
+    __slots__ = ("_request", "_token")
+
+    def __init__(self, request: str) -> None:
+        self._request = request
+
+    def __enter__(self) -> None:
+        self._token = _REQUEST.set(self._request)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _REQUEST.reset(self._token)
+
+
+def serving(request: str) -> AbstractContextManager[None]:
     """Calls made in this context serve the request with envelope id ``request``."""
-    token = _REQUEST.set(request)
-    try:
-        yield
-    finally:
-        _REQUEST.reset(token)
+    # Unwatched, no call reports (call_report needs both), and a watch is only ever set
+    # around a run, before its tasks start: nothing to set for each request.
+    return _Serving(request) if _WATCH.get() is not None else _UNWATCHED
+
+
+_UNWATCHED = nullcontext()
 
 
 def call_report() -> Report | None:

@@ -28,6 +28,8 @@ import anyio
 from anyio.abc import TaskStatus
 
 from critic.backends.meter import serving
+from critic.bus import envelopes
+from critic.bus.envelopes import evolve, sealed
 from critic.bus.memory import MemoryBus
 from critic.bus.topics import Topic, review_topic, topic
 from critic.errors import BusError, BusUnavailable
@@ -69,17 +71,26 @@ Handler = Callable[[Envelope, Recorder], Awaitable[Payload]]
 Failure = Literal["timeout", "error"]
 
 
+_COSTED: frozenset[type] = frozenset({Draft, Critique, Verdict, Answer, DebateVerdict})
+_TIMED: frozenset[type] = frozenset({Critique, Answer})
+
+
 def with_cost(reply: Payload, calls: Sequence[ModelCall]) -> Payload:
     """``reply`` carrying the usage (and, for critiques and answers, latency) of ``calls``.
 
     Whoever collects replies can then account for cost without seeing the calls.
     """
-    if not calls or not isinstance(reply, Draft | Critique | Verdict | Answer | DebateVerdict):
+    # By exact type first: a miss in ``isinstance`` on a pydantic class costs a Python-level
+    # ABC check, and the union tries the classes in turn.
+    if not calls or not (type(reply) in _COSTED
+                         or isinstance(reply, Draft | Critique | Verdict | Answer | DebateVerdict)):
         return reply
-    update: dict[str, object] = {"usage": Usage.total(c.usage for c in calls)}
-    if isinstance(reply, Critique | Answer):
-        update["latency"] = sum(c.latency for c in calls)
-    return reply.model_copy(update=update)
+    # One call is the common case: its usage as it is, no sum to build.
+    update: dict[str, object] = {
+        "usage": calls[0].usage if len(calls) == 1 else Usage.total(c.usage for c in calls)}
+    if type(reply) in _TIMED or isinstance(reply, Critique | Answer):
+        update["latency"] = calls[0].latency if len(calls) == 1 else sum(c.latency for c in calls)
+    return evolve(reply, **update)
 
 
 async def serve(
@@ -105,15 +116,13 @@ async def serve(
                 call: ModelCall, request: Envelope = request, calls: list[ModelCall] = calls
             ) -> None:
                 calls.append(call)
-                await bus.publish(Envelope(
-                    session=request.session, topic=topic(request.session, "model_call"),
-                    sender=name, parent=request.id, payload=call,
-                ))
+                await bus.publish(sealed(request.session, topic(request.session, "model_call"),
+                                         name, call, parent=request.id))
 
             with serving(request.id):  # a live view counts the tokens of the call in flight
                 reply = with_cost(await handler(request, record), calls)
             if request.reply_to is not None:
-                await bus.publish(request.reply(reply, sender=name))
+                await bus.publish(envelopes.reply(request, reply, sender=name))
 
 
 # --- agents that never raise -----------------------------------------------------
@@ -128,7 +137,7 @@ def _weighted(critic: Critic, critique: Critique) -> Critique:
     # The critic's weight counts even when its critique leaves the field out
     # (plugin critics need not repeat it in every Critique).
     if "weight" not in critique.model_fields_set:
-        return critique.model_copy(update={"weight": critic.weight})
+        return evolve(critique, weight=critic.weight)
     return critique
 
 
@@ -416,8 +425,8 @@ async def ask_all(bus: Bus, asks: Sequence[Ask], *, sender: str) -> list[Payload
                                str(outcome))
         results.append(stand_in)
         session = ask.request.session
-        await bus.publish(Envelope(session=session, topic=topic(session, ask.record_as),
-                                   sender=sender, parent=ask.request.id, payload=stand_in))
+        await bus.publish(sealed(session, topic(session, ask.record_as), sender, stand_in,
+                                 parent=ask.request.id))
     return results
 
 
@@ -439,16 +448,18 @@ class RecordedBus:
         self._record = record
         self._seen: set[str] = set()
 
-    async def _once(self, envelope: Envelope) -> None:
+    def _once(self, envelope: Envelope) -> Awaitable[None] | None:
+        """Record ``envelope`` unless it already was; what to await, if anything (a plain
+        call while the recording is synchronous: no coroutine per envelope)."""
         if envelope.id in self._seen:
-            return
+            return None
         self._seen.add(envelope.id)
-        shown = self._record(envelope)
-        if shown is not None:
-            await shown
+        return self._record(envelope)
 
     async def publish(self, envelope: Envelope) -> None:
-        await self._once(envelope)
+        shown = self._once(envelope)
+        if shown is not None:
+            await shown
         await self.inner.publish(envelope)
 
     def subscribe(self, pattern: str, *, group: str | None = None
@@ -456,9 +467,13 @@ class RecordedBus:
         return self.inner.subscribe(pattern, group=group)
 
     async def request(self, envelope: Envelope, *, timeout: float | None = None) -> Envelope:
-        await self._once(envelope)
+        shown = self._once(envelope)
+        if shown is not None:
+            await shown
         reply = await self.inner.request(envelope, timeout=timeout)
-        await self._once(reply)
+        shown = self._once(reply)
+        if shown is not None:
+            await shown
         return reply
 
     async def request_many(self, envelopes: Sequence[Envelope],
@@ -467,11 +482,15 @@ class RecordedBus:
         if inner is None:  # each reply recorded the moment it comes
             return await request_each(self, envelopes, timeouts)
         for envelope in envelopes:
-            await self._once(envelope)
+            shown = self._once(envelope)
+            if shown is not None:
+                await shown
         outcomes = await inner.request_many(envelopes, timeouts)
         for outcome in outcomes:
             if isinstance(outcome, Envelope):
-                await self._once(outcome)
+                shown = self._once(outcome)
+                if shown is not None:
+                    await shown
         return outcomes
 
     async def record_remote(self, session: str, *, task_status: TaskStatus[None]) -> None:
@@ -479,7 +498,9 @@ class RecordedBus:
         async with self.inner.subscribe(Topic.of(session, "model_call").subject) as calls:
             task_status.started()
             async for envelope in calls:
-                await self._once(envelope)
+                shown = self._once(envelope)
+                if shown is not None:
+                    await shown
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -501,13 +522,12 @@ T = TypeVar("T", bound=Payload)
 def recorder(transcript: TranscriptWriter | None, observer: Observer | None) -> Observer:
     """What a coordinator does with each envelope: write it, then show it."""
 
-    async def record(envelope: Envelope) -> None:
+    # A plain function (an Observer may return None): recording is synchronous unless
+    # the observer is not, so most envelopes cost no coroutine here.
+    def record(envelope: Envelope) -> Awaitable[None] | None:
         if transcript is not None:
             transcript.write(envelope)
-        if observer is not None:
-            shown = observer(envelope)
-            if shown is not None:
-                await shown
+        return observer(envelope) if observer is not None else None
 
     return record
 
@@ -535,8 +555,7 @@ async def coordinate(
             for critic in critics:
                 await tg.start(serve_critic, recorded, session, critic)
             outcome = await loop(recorded)
-            await recorded.publish(Envelope(session=session, topic=topic(session, "outcome"),
-                                            sender=sender, payload=outcome))
+            await recorded.publish(sealed(session, topic(session, "outcome"), sender, outcome))
             tg.cancel_scope.cancel()
     finally:
         if bus is None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from critic.bus.envelopes import evolve
 from critic.bus.topics import inbox, topic_matches
 from critic.errors import BusError, ConfigError, NobodyServes
 from critic.messages import ENVELOPE_ADAPTER, Envelope
@@ -306,7 +307,7 @@ class MemoryBus:
         # A one-shot slot, not a subscription: it lives until the first reply (later
         # ones find no slot and are dropped), and costs no stream pair nor route change.
         slot = self._state.replies[reply_to] = _ReplySlot(awaited)
-        return envelope.model_copy(update={"reply_to": reply_to}), reply_to, slot
+        return evolve(envelope, reply_to=reply_to), reply_to, slot
 
     async def request(self, envelope: Envelope, *, timeout: float | None = None) -> Envelope:
         awaited = _Awaited(1)

@@ -125,8 +125,9 @@ class LLMCritic(RoleCritic):
             await record(call)
 
         output = await complete_structured(
-            self.backend, messages, self._output, params,
-            agent=self.name, record=keep, attempts=self.attempts,
+            self.backend, messages, self._output, params, agent=self.name,
+            # Only session memory reads the calls back: no extra hop per call without it.
+            record=keep if session is not None else record, attempts=self.attempts,
         )
         if session is not None:
             # The reply exactly as generated, so the next call's prompt starts with the

@@ -87,6 +87,15 @@ class LLMGenerator:
         self._task = self.prompts.load(self.task_template)
         self._revise = self.prompts.load(self.revise_template)
         self._fresh_revise = self.prompts.load(self.fresh_revise_template)
+        self._constant_system: ChatMessage | None = None
+
+    def _system_message(self, variables: dict[str, object]) -> ChatMessage:
+        """The system turn; one message for every round when its template is literal text."""
+        if self._system.constant is None:
+            return ChatMessage(role="system", content=self._system.render(**variables))
+        if self._constant_system is None:
+            self._constant_system = ChatMessage(role="system", content=self._system.constant)
+        return self._constant_system
 
     async def draft(self, request: DraftRequest, record: Recorder) -> Draft:
         task = request.task
@@ -98,7 +107,7 @@ class LLMGenerator:
         if not revising:
             params = self.params.model_copy(update={"fresh_context": True})
             self.conversation = [
-                ChatMessage(role="system", content=self._system.render(**variables)),
+                self._system_message(variables),
                 ChatMessage(role="user", content=self._task.render(**variables)),
             ]
         elif self.revision.strategy == "continue":
@@ -109,7 +118,7 @@ class LLMGenerator:
         else:
             params = self.revision.sampling(self.params, request.round)
             self.conversation = [
-                ChatMessage(role="system", content=self._system.render(**variables)),
+                self._system_message(variables),
                 ChatMessage(role="user", content=self._fresh_revise.render(**variables)),
             ]
         completion = await call_model(

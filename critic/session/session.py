@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from critic.bus.envelopes import sealed
 from critic.bus.hosting import (
     TIMEOUT_GRACE,
     Ask,
@@ -49,6 +50,30 @@ ROUND_LIMIT = 100
 
 
 @dataclass
+class _Tally:
+    """The session's token counts so far: what ``Usage.__add__`` sums, kept as plain
+    ints so a round's five additions build no model (one :class:`Usage` at the end)."""
+
+    prompt: int = 0
+    completion: int = 0
+    evaluated: int | None = None
+
+    def add(self, usage: Usage) -> None:
+        self.prompt += usage.prompt_tokens
+        self.completion += usage.completion_tokens
+        if usage.prompt_evaluated is not None:
+            self.evaluated = (self.evaluated or 0) + usage.prompt_evaluated
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt + self.completion
+
+    def total(self) -> Usage:
+        return Usage(prompt_tokens=self.prompt, completion_tokens=self.completion,
+                     prompt_evaluated=self.evaluated)
+
+
+@dataclass
 class Session:
     """A critique session; :meth:`run` drives it to an :class:`Outcome`.
 
@@ -66,16 +91,14 @@ class Session:
     transcript: TranscriptWriter | None = None
     observer: Observer | None = None
     id: str = field(default_factory=lambda: new_id()[:12])
-    _usage: Usage = field(default_factory=Usage)
+    _usage: _Tally = field(default_factory=_Tally)
     _start: float = 0.0
+    _asked: list[RemoteCritic] = field(default_factory=list)
 
     def _envelope(self, where: str | tuple[str, ...], payload: Payload,
                   parent: str | None = None) -> Envelope:
         parts = (where,) if isinstance(where, str) else where
-        return Envelope(
-            session=self.id, topic=topic(self.id, *parts), sender="session", parent=parent,
-            payload=payload,
-        )
+        return sealed(self.id, topic(self.id, *parts), "session", payload, parent=parent)
 
     async def run(self) -> Outcome:
         self._start = anyio.current_time()
@@ -92,6 +115,8 @@ class Session:
         return [*local, *self.remote]
 
     async def _loop(self, bus: Bus) -> Outcome:
+        # The critics of a run are fixed: whom to ask, worked out once, not every round.
+        self._asked = self._critic_specs()
         await bus.publish(self._envelope("task", self.task))
         feedback: str | None = None
         verdicts: list[Verdict] = []
@@ -110,20 +135,20 @@ class Session:
                     best[1] if best else draft, best[0] if best else None, round, verdicts,
                 )
             draft = reply.payload
-            self._usage += draft.usage
+            self._usage.add(draft.usage)
             critiques = await self._review(bus, draft, reply.id)
             judged = await bus.request(self._envelope(
                 "judge",
                 JudgeRequest(
                     task=self.task, draft=draft, critiques=tuple(critiques),
                     history=tuple(history), elapsed=anyio.current_time() - self._start,
-                    tokens_used=self._usage.prompt_tokens + self._usage.completion_tokens,
+                    tokens_used=self._usage.tokens,
                 ),
                 parent=reply.id,
             ))
             assert isinstance(judged.payload, Verdict)
             verdict = judged.payload
-            self._usage += verdict.usage
+            self._usage.add(verdict.usage)
             verdicts.append(verdict)
             history.append(verdict.aggregate)
             if verdict.aggregate is not None and (best is None or verdict.aggregate > best[0]):
@@ -156,9 +181,10 @@ class Session:
                        failure=lambda status, error: failed_critique(
                            spec.name, draft.round, status, error, spec.weight))
 
-        replies = await ask_all(bus, [ask(s) for s in self._critic_specs()], sender="session")
+        replies = await ask_all(bus, [ask(s) for s in self._asked], sender="session")
         critiques = [c for c in replies if isinstance(c, Critique)]
-        self._usage += Usage.total(c.usage for c in critiques)
+        for critique in critiques:
+            self._usage.add(critique.usage)
         return critiques
 
     def _outcome(
@@ -168,6 +194,6 @@ class Session:
         return Outcome(
             session=self.id, decision="accept" if decision == "accept" else "discard",
             reason=reason, stop=stop, draft=draft, score=score, rounds=rounds,
-            verdicts=tuple(verdicts), usage=self._usage,
+            verdicts=tuple(verdicts), usage=self._usage.total(),
             elapsed=anyio.current_time() - self._start,
         )
