@@ -124,12 +124,12 @@ async def main() -> None:
     speedup_1t = med["per_call"] / med["shared_1t"]
     figures: dict[str, Any] = {
         "headline": [
-            {"metric": "critic phase speedup, shared prefix vs per-agent contexts "
-                       f"({len(ROLES)} critics, {reps} reps)",
+            {"metric": "critic phase speedup, shared prefix vs per-agent contexts as before "
+                       f"issue 18 ({len(ROLES)} critics, {reps} reps)",
              "value": rounded(speedup), "goal": f">= {GOAL}", "met": speedup >= GOAL},
             {"metric": "of which sharing one context (per-agent contexts sampling as fast)",
              "value": rounded(sharing), "goal": None, "met": None},
-            {"metric": "shared prefix on one thread vs per-agent contexts",
+            {"metric": "shared prefix held to one thread, vs the same baseline",
              "value": rounded(speedup_1t), "goal": None, "met": None},
             {"metric": "identical outputs at temperature 0 (all reps, all four ways)",
              "value": identical, "goal": "true", "met": identical},

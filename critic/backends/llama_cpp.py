@@ -418,9 +418,10 @@ class LlamaCppModel:
     """Hold the CPU budget only while llama.cpp computes (default), or for whole calls."""
     shared_sequences: int = 0
     """Sequences of a shared-prefix context for the critics (0, the default: each critic
-    its own context). Opt-in: on 2 idle cores with one thread it made the critic phase
-    slower (benchmarks/critic_phase.py): one context then does on one core what three did
-    on two. Outputs are identical either way."""
+    its own context). Opt-in: with both cores free it made the critic phase 1.28x faster
+    than own contexts, but held to one thread (another process busy) 0.86x
+    (benchmarks/critic_phase.py): one context then does on one core what three did on
+    two. Outputs are identical either way."""
     shared_threads: int | None = None
     """Most threads of the shared-prefix context (None: the CPU budget's slots). It does
     the critics' work in one batch, so each step runs on as many cores as are free then
