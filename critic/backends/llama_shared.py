@@ -214,9 +214,15 @@ class SharedPrefixEngine:
             thread = self._thread
         if thread is not None:
             thread.join()
-        for slot in self._slots:
-            if slot.request is not None:
-                slot.request.tokens.put(ModelError("the shared llama.cpp context was closed"))
+        # Every caller still waiting hears of it, those never given a sequence too: a
+        # call abandoned by a cancelled review would otherwise hold its worker thread,
+        # and the process at exit, for good.
+        with self._cond:
+            waiting = [slot.request for slot in self._slots if slot.request is not None]
+            waiting += self._pending
+            self._pending.clear()
+        for request in waiting:
+            request.tokens.put(ModelError("the shared llama.cpp context was closed"))
         self._batch.close()  # type: ignore[no-untyped-call]
         self._ctx.close()  # type: ignore[no-untyped-call]
 

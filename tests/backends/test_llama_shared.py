@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ import pytest
 from critic import LLMCritic, LLMGenerator, RoleRegistry, Session, Task
 from critic.backends import llama_shared
 from critic.backends.llama_cpp import CpuBudget, LlamaCppModel
+from critic.backends.llama_shared import Request
 from critic.bus.memory import MemoryBus
+from critic.errors import ModelError
 from critic.judges.rules import ThresholdJudge
 from critic.messages import Envelope, ModelCall
 from critic.roles.spec import Role
@@ -46,8 +49,9 @@ NAMES = {name for name, _ in CRITICS}
 
 def role(name: str, memory: str) -> Role:
     base = ROLES.get(name)
+    # No review is cut for time: a slow machine must not change what is compared.
     return dataclasses.replace(base, spec=base.spec.model_copy(
-        update={"memory": memory, "max_tokens": 96}))
+        update={"memory": memory, "max_tokens": 96, "timeout": 3600.0}))
 
 
 async def critic_calls(model: LlamaCppModel) -> list[ModelCall]:
@@ -83,8 +87,9 @@ async def test_shared_prefix_critics_match_their_own_contexts(
     shared_model = LlamaCppModel(model_path, shared_sequences=4, shared_threads=2,
                                  budget=CpuBudget(2))
     # The engine takes one or two threads step by step, as cores come free; here it
-    # alternates whatever the machine's load, and the tokens must not change.
-    free = itertools.cycle([1, 2])
+    # alternates whatever the machine's load (for 40 steps, then one thread: two on a
+    # busy core are many times slower), and the tokens must not change.
+    free = itertools.chain([1, 2] * 20, itertools.repeat(1))
     monkeypatch.setattr(llama_shared, "idle_cores", lambda: next(free))
     try:
         own = await critic_calls(own_model)
@@ -132,3 +137,43 @@ async def test_shared_prefix_critics_match_their_own_contexts(
     assert set(engine.threads) == {1, 2}
     assert sum(k * n for k, n in engine.steps.items()) >= sum(
         c.usage.completion_tokens for c in shared)
+
+
+@pytest.mark.timeout(300)
+def test_closing_the_engine_answers_calls_still_waiting_for_a_sequence(
+        model_path: Path) -> None:
+    """A call queued behind a busy sequence when the context closes gets an error, so
+    its worker thread (and the process, at exit) is not left waiting for a token."""
+    model = LlamaCppModel(model_path, n_ctx=256, shared_sequences=1)
+    engine = model.engine()
+    base = engine.base
+
+    def request(agent: str) -> Request:
+        return Request(agent, base.tokenize(b"Count to ten:"), base._init_sampler(temp=0.0),
+                       fresh=True)
+
+    running = engine.stream(request("a"), None)
+    next(running)  # "a" holds the one sequence; the engine waits for it to take the token
+    queued = request("b")
+    outcome: list[BaseException | list[int]] = []
+
+    def wait_for_b() -> None:
+        try:
+            outcome.append(list(engine.stream(queued, None)))
+        except ModelError as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait_for_b, daemon=True)
+    waiter.start()
+    while True:  # until "b" is queued (observed, not timed)
+        with engine._cond:
+            if queued in engine._pending:
+                break
+    closer = threading.Thread(target=engine.close, daemon=True)
+    closer.start()
+    running.close()  # "a" stops: the engine sees it is closed and ends
+    closer.join(120)
+    waiter.join(120)
+    assert not closer.is_alive() and not waiter.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], ModelError)
+    assert "closed" in str(outcome[0])
