@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -124,6 +124,30 @@ def _finite_values(value: object) -> bool:
     return all(isinstance(item, str) or _finite_values(item) for item in value)
 
 
+def _lone_surrogate(value: object, where: str = "") -> str | None:
+    """Where in ``value`` (parsed JSON) a string holds a lone surrogate, if anywhere."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or "value"
+        return None
+    items: Iterable[tuple[str, object]]
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((str(i), item) for i, item in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        path = f"{where}.{key}" if where else key
+        found = _lone_surrogate(key, path) if isinstance(value, dict) else None
+        found = found or _lone_surrogate(item, path)
+        if found is not None:
+            return found
+    return None
+
+
 def parse_line(raw: bytes | None) -> ScoreRecord:
     """One record from one line; raises ``ValueError`` saying what is wrong."""
     if raw is not None:
@@ -150,6 +174,11 @@ def parse_line(raw: bytes | None) -> ScoreRecord:
         raise ValueError(f"invalid JSON ({exc.msg}, column {exc.colno})") from exc
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    if "\\ud" in text.lower():  # only a \uD800-\uDFFF escape can make a lone surrogate
+        where = _lone_surrogate(data)
+        if where is not None:
+            raise ValueError(f"{where}: a lone surrogate escape (\\uD800-\\uDFFF without its "
+                             "pair) is not text and could not be written back")
     for name in ("id", "input", "output"):
         if name not in data:
             raise ValueError(f"missing field {name!r}")

@@ -80,3 +80,27 @@ def test_only_regular_files_are_read(tmp_path: Path) -> None:
     for path in (fifo, tmp_path, Path("/dev/zero")):
         with pytest.raises(TranscriptError, match=f"cannot read {path}: not a regular file"):
             read_records(path)
+
+
+@pytest.mark.parametrize(("line", "where"), [
+    (rb'{"id": "a", "input": "q", "output": "x", "metadata": {"note": "\udc00"}}',
+     "metadata.note"),
+    (rb'{"id": "a", "input": "q", "output": "ok \uD800 then"}', "output"),
+    (rb'{"id": "a", "input": "q", "output": "x", "metadata": {"k": ["y", "\ud83d"]}}',
+     "metadata.k.1"),
+    (rb'{"id": "a", "input": "q", "output": "x", "metadata": {"\udfff": 1}}', "metadata.\udfff"),
+])
+def test_a_lone_surrogate_is_an_error_naming_the_field(tmp_path: Path, line: bytes,
+                                                       where: str) -> None:
+    """It would read, then fail when its result line is written: refused at reading."""
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(line + b"\n")
+    with pytest.raises(TranscriptError) as caught:
+        read_records(path)
+    assert str(caught.value).startswith(f"{path}:1: {where}: a lone surrogate")
+
+
+def test_a_surrogate_pair_is_one_character(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(rb'{"id": "a", "input": "q", "output": "\ud83d\ude00 \u00e9"}' + b"\n")
+    assert read_records(path).records[0].output == "\N{GRINNING FACE} \N{LATIN SMALL LETTER E WITH ACUTE}"
