@@ -45,7 +45,7 @@ class GreedyFirstSampler:
         self._grammar = llama_cpp.llama_sampler_init_grammar(
             vocab, grammar.encode("utf-8"), root.encode("utf-8"))
         if not self._grammar:
-            llama_cpp.llama_sampler_free(self._penalties)
+            self.close()
             raise ValueError("llama.cpp could not parse the grammar")
         # One candidate buffer for the sampler's life, laid out as llama_token_data
         # (id, logit, p), in token order as llama_sampler_sample builds it.
@@ -81,11 +81,12 @@ class GreedyFirstSampler:
         return token
 
     def close(self) -> None:
-        llama_cpp = self._llama_cpp
-        if self._penalties is not None:
-            llama_cpp.llama_sampler_free(self._penalties)
-            llama_cpp.llama_sampler_free(self._grammar)
-            self._penalties = self._grammar = None
+        # Also called by __del__ on an instance whose __init__ failed half-way.
+        for name in ("_penalties", "_grammar"):
+            sampler = getattr(self, name, None)
+            if sampler:
+                self._llama_cpp.llama_sampler_free(sampler)
+            setattr(self, name, None)
 
     def __del__(self) -> None:
         self.close()

@@ -77,3 +77,12 @@ async def test_other_calls_keep_the_chain(model_path: Path) -> None:
     await backend.complete(messages("x = 1"), cold)
     assert not isinstance(backend._llama._sampler, GreedyFirstSampler)  # type: ignore[union-attr]
     await model.aclose()
+
+
+def test_a_grammar_llama_cpp_cannot_parse_is_a_value_error(model_path: Path) -> None:
+    """Refused at construction (the backend reports it as a ModelError), nothing freed twice."""
+    llama = LlamaCppModel(model_path, n_ctx=64).load()
+    with pytest.raises(ValueError, match="could not parse the grammar"):
+        GreedyFirstSampler(vocab=llama._model.vocab, n_vocab=llama.n_vocab(),
+                           grammar="root ::= (", root="root", penalty_last_n=64,
+                           penalty_repeat=1.1, penalty_freq=0.0, penalty_present=0.0)
