@@ -63,8 +63,8 @@ class GreedyFirstSampler:
         llama_cpp, np = self._llama_cpp, self._np
         logits = llama_cpp.llama_get_logits_ith(ctx.ctx, idx)
         data = self._data
+        # Only the logits change: ids are set once, and no sampler here writes p.
         data["logit"] = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
-        data["p"] = 0.0
         self._all.size, self._all.selected, self._all.sorted = self.n_vocab, -1, False
         llama_cpp.llama_sampler_apply(self._penalties, ctypes.byref(self._all))
         token = int(np.argmax(data["logit"]))
@@ -72,7 +72,7 @@ class GreedyFirstSampler:
         self._one.size, self._one.selected, self._one.sorted = 1, -1, False
         llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(self._one))
         self.steps += 1
-        if math.isinf(self._cell[0].logit) and self._cell[0].logit < 0:
+        if self._cell[0].logit == -math.inf:  # the grammar refused it
             self.refused += 1
             llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(self._all))
             token = int(np.argmax(data["logit"]))
