@@ -19,10 +19,10 @@ Sessions, debates, scoring and workers all go through here:
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Literal, TypeVar, cast
+from typing import Generic, Literal, TypeVar, cast
 
 import anyio
 from anyio.abc import TaskStatus
@@ -100,29 +100,47 @@ async def serve(
     *,
     name: str,
     group: str | None = None,
+    timeout: float | None = None,
+    late: Callable[[Envelope], Payload] | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Answer every request on ``pattern`` with ``handler`` until cancelled.
 
     Model calls the handler makes are published as ``model_call`` envelopes
     (children of the request) before the reply, so they are recorded too.
+    With a ``timeout``, each request's handling ends after that many seconds
+    and ``late(request)`` is the reply (see :func:`each_within`).
     """
+    calls: list[list[ModelCall]] = [[]]
+    """The calls made for the request in hand (one at a time), for a reply cut short."""
+
+    async def work(request: Envelope) -> Payload:
+        made = calls[0] = []
+
+        async def record(call: ModelCall) -> None:
+            made.append(call)
+            await bus.publish(sealed(request.session, topic(request.session, "model_call"),
+                                     name, call, parent=request.id))
+
+        with serving(request.id):  # a live view counts the tokens of the call in flight
+            return with_cost(await handler(request, record), made)
+
+    async def then(request: Envelope, reply: Payload) -> None:
+        if request.reply_to is not None:
+            await bus.publish(envelopes.reply(request, reply, sender=name))
+
     async with bus.subscribe(pattern, group=group) as requests:
         task_status.started()
-        async for request in requests:
-            calls: list[ModelCall] = []
+        if timeout is None:
+            async for request in requests:
+                await then(request, await work(request))
+            return
+        assert late is not None, "a time limit needs the reply that stands in for a late one"
 
-            async def record(
-                call: ModelCall, request: Envelope = request, calls: list[ModelCall] = calls
-            ) -> None:
-                calls.append(call)
-                await bus.publish(sealed(request.session, topic(request.session, "model_call"),
-                                         name, call, parent=request.id))
+        def cut(request: Envelope) -> Payload:
+            return with_cost(late(request), calls[0])
 
-            with serving(request.id):  # a live view counts the tokens of the call in flight
-                reply = with_cost(await handler(request, record), calls)
-            if request.reply_to is not None:
-                await bus.publish(envelopes.reply(request, reply, sender=name))
+        await each_within(timeout, aiter(requests), work, cut, then)
 
 
 # --- agents that never raise -----------------------------------------------------
@@ -151,6 +169,17 @@ def _timed_out(critic: Critic, round: int) -> Critique:
                            f"no critique within {critic.timeout:g} s", critic.weight)
 
 
+async def _reviewed(critic: Critic, request: ReviewRequest, record: Recorder) -> Critique:
+    """``critic``'s review of ``request`` with no time limit; an exception becomes an
+    unscored critique, except :class:`~critic.errors.BusUnavailable` (see :func:`review`)."""
+    try:
+        return _weighted(critic, await critic.review(request, record))
+    except BusUnavailable:  # the work was not done at all: not the critic's verdict
+        raise
+    except Exception as exc:  # a critic must never take the session down
+        return _errored(critic, request.draft.round, exc)
+
+
 async def review(critic: Critic, request: ReviewRequest, record: Recorder) -> Critique:
     """``critic``'s review of ``request``, ended at the critic's timeout.
 
@@ -158,47 +187,118 @@ async def review(critic: Critic, request: ReviewRequest, record: Recorder) -> Cr
     elsewhere that could not be reached): no review happened, so there is no
     critique to record, and the caller decides (``critic score`` stops).
     """
-    round = request.draft.round
     try:
         with anyio.move_on_after(critic.timeout) as scope:
-            return _weighted(critic, await critic.review(request, record))
-    except BusUnavailable:  # the work was not done at all: not the critic's verdict
-        raise
-    except Exception as exc:  # a critic must never take the session down
-        return _errored(critic, round, exc)
+            return await _reviewed(critic, request, record)
+    except Exception as exc:  # the time limit itself refused (a NaN timeout under trio)
+        return _errored(critic, request.draft.round, exc)
     assert scope.cancelled_caught
-    return _timed_out(critic, round)
+    return _timed_out(critic, request.draft.round)
 
 
 K = TypeVar("K")
+Item = TypeVar("Item")
+R = TypeVar("R")
 
 
 class _Watchdog:
-    """Cancels :attr:`scope` once the review in flight passes its :attr:`deadline`."""
+    """Cancels :attr:`scope` once the work in hand passes its :attr:`deadline`."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
         self.deadline = math.inf
-        """Of the review in flight; infinite between reviews."""
+        """Of the work in hand; infinite between items."""
         self.scope = anyio.CancelScope()
-        self.armed: anyio.Event | None = None
-        """Set when a review starts while the watchdog waits for one."""
-
-    def arm(self, deadline: float) -> None:
-        self.deadline = deadline
-        if self.armed is not None:
-            self.armed.set()
 
     async def run(self) -> None:
+        # It looks at least every ``timeout`` seconds, so it is never asleep past the
+        # deadline of work started since it last looked (that deadline is ``timeout`` after
+        # the start); work that ends before then costs it no wake-up at all.
         while True:
-            if self.deadline == math.inf:  # no review in flight: wait for one, not poll
-                self.armed = anyio.Event()
-                await self.armed.wait()
-                self.armed = None
-            elif self.deadline <= anyio.current_time():
+            now = anyio.current_time()
+            if self.deadline <= now:
                 self.deadline = math.inf
                 self.scope.cancel()
-            else:  # the review in flight may end first; the next one ends later
-                await anyio.sleep_until(self.deadline)
+            else:
+                await anyio.sleep_until(min(self.deadline, now + self.timeout))
+
+
+async def each_within(
+    timeout: float,
+    items: AsyncIterator[Item],
+    work: Callable[[Item], Awaitable[R]],
+    late: Callable[[Item], R],
+    then: Callable[[Item, R], Awaitable[None]],
+) -> None:
+    """``work`` on each of ``items`` in turn, each ended at ``timeout`` seconds (``late(item)``
+    stands in for the result of work cut short), each result handed to ``then``, which runs
+    outside the limit. What ``work`` raises ends the loop.
+
+    The items share one cancel scope, which a watchdog task cancels when an item overruns
+    (then a new scope takes over), instead of a scope and a timer armed and cancelled per
+    item: a third of the cost of a critic's hop in a session round, a tenth of a model-free
+    scoring record's. The watchdog runs when the work waits, so an overrun is cut at the
+    work's first wait after its deadline, as a scope of its own would cut it, give or take
+    one turn of the event loop.
+    """
+    if not timeout > 0:
+        raise ValueError(f"each_within needs a positive timeout, got {timeout!r}")
+    watchdog = _Watchdog(timeout)
+    failure: Exception | None = None
+    async with anyio.create_task_group() as tg:
+        if timeout < math.inf:
+            tg.start_soon(watchdog.run)
+        try:
+            await _each_within(watchdog, items, work, late, then)
+        except Exception as exc:  # raised as itself below, not inside an exception group
+            failure = exc
+        tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+
+
+async def _each_within(
+    watchdog: _Watchdog, items: AsyncIterator[Item], work: Callable[[Item], Awaitable[R]],
+    late: Callable[[Item], R], then: Callable[[Item, R], Awaitable[None]],
+) -> None:
+    timeout = watchdog.timeout
+    while True:
+        cut: tuple[Item, R] | None = None
+        with anyio.CancelScope() as scope:
+            watchdog.scope = scope
+            async for item in items:
+                watchdog.deadline = anyio.current_time() + timeout
+                try:
+                    result = await work(item)
+                finally:
+                    watchdog.deadline = math.inf
+                if scope.cancel_called:  # cut as it ended: the scope is spent, finish outside
+                    cut = (item, result)
+                    break
+                await then(item, result)
+            else:
+                return
+        if scope.cancelled_caught:  # the work in hand ran past its deadline
+            cut = (item, late(item))
+        assert cut is not None
+        await then(*cut)
+
+
+class _Each(Generic[Item]):
+    """A plain iterator as an asynchronous one (its own class: an async generator costs a
+    frame switch per item)."""
+
+    def __init__(self, items: Iterator[Item]) -> None:
+        self._items = items
+
+    def __aiter__(self) -> _Each[Item]:
+        return self
+
+    async def __anext__(self) -> Item:
+        try:
+            return next(self._items)
+        except StopIteration:
+            raise StopAsyncIteration from None
 
 
 async def review_each(
@@ -211,72 +311,35 @@ async def review_each(
     Each critique is what :func:`review` would return: the review ended at the
     critic's timeout (read once), an exception or a timeout an unscored critique,
     only :class:`~critic.errors.BusUnavailable` raised; ``then`` runs outside
-    any review's time limit. The reviews share one cancel scope, which a
-    watchdog task cancels when a review overruns (then a new scope takes over),
-    instead of a scope and a timer armed and cancelled per review: a tenth of a
-    model-free scoring record's CPU. The watchdog runs when the review waits, so
-    an overrun is cut at the review's first wait after its deadline, as with
-    :func:`review`, give or take one turn of the event loop.
+    any review's time limit. One cancel scope serves them all (see :func:`each_within`).
     """
-    timeout = critic.timeout
-    if not timeout > 0:  # cut at once, or NaN: review() says what that means
+    if not critic.timeout > 0:  # cut at once, or NaN: review() says what that means
         for request, record, key in reviews:
             await then(key, await review(critic, request, record))
         return
-    watchdog = _Watchdog()
-    failure: Exception | None = None
-    async with anyio.create_task_group() as tg:
-        if timeout < math.inf:
-            tg.start_soon(watchdog.run)
-        try:
-            await _review_each(critic, timeout, watchdog, reviews, then)
-        except Exception as exc:  # raised as itself below, not inside an exception group
-            failure = exc
-        tg.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
+
+    async def work(item: tuple[ReviewRequest, Recorder, K]) -> Critique:
+        return await _reviewed(critic, item[0], item[1])
+
+    def late(item: tuple[ReviewRequest, Recorder, K]) -> Critique:
+        return _timed_out(critic, item[0].draft.round)
+
+    async def handed(item: tuple[ReviewRequest, Recorder, K], critique: Critique) -> None:
+        await then(item[2], critique)
+
+    await each_within(critic.timeout, _Each(reviews), work, late, handed)
 
 
-async def _review_each(
-    critic: Critic, timeout: float, watchdog: _Watchdog,
-    reviews: Iterator[tuple[ReviewRequest, Recorder, K]],
-    then: Callable[[K, Critique], Awaitable[None]],
-) -> None:
-    while True:
-        late: tuple[K, Critique] | None = None
-        with anyio.CancelScope() as scope:
-            watchdog.scope = scope
-            for request, record, key in reviews:
-                round = request.draft.round
-                watchdog.arm(anyio.current_time() + timeout)
-                try:
-                    critique = _weighted(critic, await critic.review(request, record))
-                except BusUnavailable:  # as in review()
-                    raise
-                except Exception as exc:
-                    critique = _errored(critic, round, exc)
-                finally:
-                    watchdog.deadline = math.inf
-                if scope.cancel_called:  # cut as it ended: the scope is spent, finish outside
-                    late = (key, critique)
-                    break
-                await then(key, critique)
-            else:
-                return
-        if scope.cancelled_caught:  # the review in flight ran past its deadline
-            late = (key, _timed_out(critic, round))
-        assert late is not None
-        await then(*late)
-
-
-def critic_handler(critic: Critic) -> Handler:
-    """Bus handler of a critic: never raises; a failure becomes an unscored critique."""
+def critic_handler(critic: Critic, *, limited: bool = True) -> Handler:
+    """Bus handler of a critic: never raises; a failure becomes an unscored critique. Each
+    review ends at the critic's timeout unless ``limited`` is False (the caller limits it)."""
+    reviewing = review if limited else _reviewed
 
     async def handle(request: Envelope, record: Recorder) -> Payload:
         payload = request.payload
         if not isinstance(payload, ReviewRequest):
             return failed_critique(critic.name, 1, "error", f"unexpected {payload.kind}", 0.0)
-        return await review(critic, payload, record)
+        return await reviewing(critic, payload, record)
 
     return handle
 
@@ -350,9 +413,20 @@ async def serve_critic(
     bus: Bus, session: str, critic: Critic, *, group: str | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``critic``'s reviews for one session (``session="*"``: for every session)."""
-    await serve(bus, review_topic(session, critic.name), critic_handler(critic),
-                name=critic.name, group=group, task_status=task_status)
+    """Serve ``critic``'s reviews for one session (``session="*"``: for every session), each
+    ended at the critic's timeout (read once)."""
+
+    def timed_out(request: Envelope) -> Payload:
+        payload = request.payload
+        return _timed_out(critic, payload.draft.round if isinstance(payload, ReviewRequest) else 1)
+
+    pattern = review_topic(session, critic.name)
+    if not critic.timeout > 0:  # cut at once, or NaN: review() says what that means
+        await serve(bus, pattern, critic_handler(critic), name=critic.name, group=group,
+                    task_status=task_status)
+        return
+    await serve(bus, pattern, critic_handler(critic, limited=False), name=critic.name,
+                group=group, timeout=critic.timeout, late=timed_out, task_status=task_status)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""`hosting.review_each`: many reviews in one task give what `review` gives, each under the
-critic's timeout, with one watchdog instead of a timer per review.
+"""`hosting.review_each` and `serve_critic`: many reviews in one task give what `review`
+gives, each under the critic's timeout, with one watchdog instead of a timer per review.
 
 Run on trio with a mock clock that jumps whenever every task waits, so the
 deadlines here are virtual: which review ends first is decided by the numbers
@@ -10,7 +10,7 @@ in the test, never by how busy the machine is. (The scoring tests run
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -18,9 +18,12 @@ import anyio.lowlevel
 import pytest
 from trio.testing import MockClock
 
-from critic.bus.hosting import review, review_each
+from critic.bus.envelopes import sealed
+from critic.bus.hosting import each_within, review, review_each, serve_critic
+from critic.bus.memory import MemoryBus
+from critic.bus.topics import review_topic
 from critic.errors import BusUnavailable
-from critic.messages import Critique, Draft, ModelCall, ReviewRequest, Task
+from critic.messages import Critique, Draft, ModelCall, ReviewRequest, Task, Usage
 from critic.protocols import Recorder
 
 pytestmark = pytest.mark.anyio
@@ -223,3 +226,89 @@ async def test_cancelling_the_caller_reaches_the_suspended_review() -> None:
         await started.wait()
         tg.cancel_scope.cancel()
     assert got == [1] and critic.cleaned == [1, 2]  # cancelled where it waited, no more
+
+
+async def test_work_after_an_idle_spell_is_cut_at_its_own_deadline(clock: MockClock) -> None:
+    # The watchdog looks at most every `timeout` seconds while idle: work that starts after
+    # a long idle spell must still be cut exactly `timeout` after it started, not later.
+    starts: list[float] = []
+    cuts: list[float] = []
+
+    async def items() -> AsyncIterator[int]:
+        for i, idle in enumerate([0.0, 7.3, 0.05, 31.0]):
+            await anyio.sleep(idle)
+            yield i
+
+    async def work(i: int) -> str:
+        starts.append(anyio.current_time())
+        if i % 2 == 0:
+            await anyio.sleep_forever()
+        await anyio.sleep(0.5)
+        return f"done {i}"
+
+    def late(i: int) -> str:
+        cuts.append(anyio.current_time())
+        return f"cut {i}"
+
+    got: list[str] = []
+
+    async def then(i: int, result: str) -> None:
+        got.append(result)
+
+    with anyio.fail_after(300):
+        await each_within(1.0, items(), work, late, then)
+    assert got == ["cut 0", "done 1", "cut 2", "done 3"]
+    assert [c - s for c, s in zip(cuts, starts[::2], strict=True)] == pytest.approx([1.0, 1.0])
+
+
+@pytest.mark.parametrize("timeout", [0.0, math.nan])
+async def test_each_within_needs_a_positive_timeout(timeout: float) -> None:
+    async def nothing(item: int) -> int:
+        raise AssertionError("not run")
+
+    with pytest.raises(ValueError, match="positive timeout"):
+        await each_within(timeout, items_of([1]), nothing, lambda i: i, _ignore)
+
+
+async def _ignore(item: int, result: int) -> None:
+    raise AssertionError("not run")
+
+
+async def items_of(values: Sequence[int]) -> AsyncIterator[int]:
+    for value in values:
+        yield value
+
+
+async def test_a_served_critic_answers_each_request_within_its_timeout() -> None:
+    calls = Usage(prompt_tokens=3, completion_tokens=2)
+
+    async def calls_then_hangs(record: Recorder) -> Critique:
+        await record(ModelCall(agent="c", backend="b", model="b", messages=(),
+                               completion="{", usage=calls, latency=0.25))
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    class Served(Scripted):
+        async def review(self, request: ReviewRequest, record: Recorder) -> Critique:
+            if request.draft.round == 2:
+                return await calls_then_hangs(record)
+            return await super().review(request, record)
+
+    critic = Served([forever, forever, after_a_sleep, fails], timeout=0.2)
+    async with MemoryBus() as bus, anyio.create_task_group() as tg:
+        await tg.start(lambda task_status: serve_critic(bus, "s1", critic,
+                                                        task_status=task_status))
+        replies = []
+        for round in range(1, 5):
+            if round == 3:
+                await anyio.sleep(5.0)  # idle for many timeouts between two requests
+            reply = await bus.request(sealed("s1", review_topic("s1", "c"), "session",
+                                             request(round)))
+            assert isinstance(reply.payload, Critique)
+            replies.append(reply.payload)
+        tg.cancel_scope.cancel()
+    assert [c.status for c in replies] == ["timeout", "timeout", "ok", "error"]
+    assert replies[0].error == "no critique within 0.2 s" and replies[1].round == 2
+    assert replies[1].usage == calls and replies[1].latency == 0.25  # the cut call's cost
+    assert replies[2].weight == 2.0 and replies[3].error == "ValueError: broken critic"
+    assert critic.cleaned == [1, 3, 4]
