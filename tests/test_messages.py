@@ -1,3 +1,6 @@
+import os
+import threading
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,6 +18,7 @@ from critic.messages import (
     Task,
     Usage,
     Verdict,
+    new_id,
 )
 
 text = st.text(max_size=50)
@@ -84,3 +88,41 @@ def test_unscored_critique_is_not_scored() -> None:
     assert not Critique(role="r", round=1, status="error", error="boom").scored
     assert not Critique(role="r", round=1, status="ok", score=None).scored
     assert Critique(role="r", round=1, score=0.0).scored
+
+
+def test_ids_are_32_hex_digits_and_never_repeat() -> None:
+    ids = [new_id() for _ in range(5000)]  # many batches of the OS's random source
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+def test_ids_are_unique_across_threads() -> None:
+    drawn: list[list[str]] = [[] for _ in range(4)]
+
+    def draw(into: list[str]) -> None:
+        into.extend(new_id() for _ in range(3000))
+
+    threads = [threading.Thread(target=draw, args=(d,)) for d in drawn]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [i for d in drawn for i in d]
+    assert len(every) == 12000 and len(set(every)) == 12000
+
+
+def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
+    new_id()  # the parent now holds drawn ids it has not handed out yet
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        os.close(read)
+        os.write(write, "".join(new_id() for _ in range(8)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        text = pipe.read()
+    os.waitpid(pid, 0)
+    child = {text[i:i + 32] for i in range(0, len(text), 32)}
+    parent = {new_id() for _ in range(8)}
+    assert len(child) == 8 and not child & parent
