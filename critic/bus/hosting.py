@@ -9,7 +9,8 @@ Sessions, debates, scoring and workers all go through here:
   an exception or a timeout becomes a failure payload (an unscored critique, a
   failed answer, an error draft, a discard verdict) and the run goes on;
   :func:`review` is a critic's, :func:`review_each` many reviews by one critic
-  in one task (offline scoring's workers);
+  in one task (offline scoring's workers); a served critic's reviews, like
+  :func:`review_each`'s, share one time-limit scope (:func:`each_within`);
 - :func:`ask_all` is a coordinator's fan-out: many requests at once, each with
   its timeout, a failure recorded in place of a reply that never came;
 - :class:`RecordedBus` records what this process sends and receives, so a
