@@ -112,8 +112,8 @@ async def serve(
     With a ``timeout``, each request's handling ends after that many seconds
     and ``late(request)`` is the reply (see :func:`each_within`).
     """
+    # The calls made for the request in hand (one at a time), for a reply cut short.
     calls: list[list[ModelCall]] = [[]]
-    """The calls made for the request in hand (one at a time), for a reply cut short."""
 
     async def work(request: Envelope) -> Payload:
         made = calls[0] = []

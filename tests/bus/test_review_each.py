@@ -295,10 +295,21 @@ async def test_a_served_critic_answers_each_request_within_its_timeout() -> None
             return await super().review(request, record)
 
     critic = Served([forever, forever, after_a_sleep, fails], timeout=0.2)
+    with anyio.fail_after(300):  # a hang guard only (virtual time)
+        replies = await served_replies(critic)
+    assert [c.status for c in replies] == ["timeout", "timeout", "ok", "error"]
+    assert replies[0].error == "no critique within 0.2 s" and replies[1].round == 2
+    assert replies[1].usage == calls and replies[1].latency == 0.25  # the cut call's cost
+    assert replies[2].weight == 2.0 and replies[3].error == "ValueError: broken critic"
+    assert critic.cleaned == [1, 3, 4]
+
+
+async def served_replies(critic: Scripted) -> list[Critique]:
+    """``critic`` served on a memory bus, asked to review rounds 1 to 4 in turn."""
     async with MemoryBus() as bus, anyio.create_task_group() as tg:
         await tg.start(lambda task_status: serve_critic(bus, "s1", critic,
                                                         task_status=task_status))
-        replies = []
+        replies: list[Critique] = []
         for round in range(1, 5):
             if round == 3:
                 await anyio.sleep(5.0)  # idle for many timeouts between two requests
@@ -307,8 +318,4 @@ async def test_a_served_critic_answers_each_request_within_its_timeout() -> None
             assert isinstance(reply.payload, Critique)
             replies.append(reply.payload)
         tg.cancel_scope.cancel()
-    assert [c.status for c in replies] == ["timeout", "timeout", "ok", "error"]
-    assert replies[0].error == "no critique within 0.2 s" and replies[1].round == 2
-    assert replies[1].usage == calls and replies[1].latency == 0.25  # the cut call's cost
-    assert replies[2].weight == 2.0 and replies[3].error == "ValueError: broken critic"
-    assert critic.cleaned == [1, 3, 4]
+    return replies
