@@ -19,7 +19,7 @@ from critic.backends.llama_cpp import LlamaCppModel
 from critic.backends.openai import HttpOptions, OpenAIModel
 from critic.backends.options import ModelEndpoint, ModelOptions
 from critic.backends.pool import ModelPool, open_model
-from critic.bus.hosting import RemoteCritic
+from critic.bus.coordinator import RemoteCritic
 from critic.bus.memory import MemoryBus
 from critic.bus.nats import NatsBus
 from critic.bus.topics import Topic

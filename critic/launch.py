@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from critic.backends.pool import ModelPool
-from critic.bus.hosting import RemoteCritic
+from critic.bus.coordinator import RemoteCritic
 from critic.bus.nats import RECONNECT_WINDOW, open_bus
 from critic.config import Settings
 from critic.protocols import Bus, Critic, CriticContext

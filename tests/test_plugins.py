@@ -22,7 +22,7 @@ import pytest
 from critic import ConfigError, Critic, Draft, ReviewRequest, RoleRegistry, Task
 from critic.backends.base import GenerationParams
 from critic.backends.pool import ModelPool, backends, open_model
-from critic.bus.hosting import review
+from critic.bus.agents import review
 from critic.debate.answers import EXTRACTORS, accept_extractor, extractor, extractors
 from critic.judges.rules import ThresholdJudge
 from critic.judges.select import build_judge, judge_names, judges

@@ -1,3 +1,5 @@
 """Message buses: in memory (:mod:`.memory`) and NATS JetStream (:mod:`.nats`); topics as
-values (:mod:`.topics`); hosting agents on a bus (:mod:`.hosting`); long-running workers
-(:mod:`.worker`). The :class:`~critic.protocols.Bus` protocol lives in :mod:`critic.protocols`."""
+values (:mod:`.topics`); hosting agents on a bus (:mod:`.hosting`), agents that never raise
+(:mod:`.agents`), time limits over many items (:mod:`.deadlines`), a session's side
+(:mod:`.coordinator`); long-running workers (:mod:`.worker`). The
+:class:`~critic.protocols.Bus` protocol lives in :mod:`critic.protocols`."""

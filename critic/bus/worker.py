@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import anyio
 
-from critic.bus.hosting import TIMEOUT_GRACE, serve_critic
+from critic.bus.agents import serve_critic
+from critic.bus.coordinator import TIMEOUT_GRACE
 from critic.bus.topics import review_topic
 from critic.config import WorkerConfig
 from critic.errors import BusError, BusUnavailable, NobodyServes
@@ -45,7 +46,7 @@ class BusCritic:
     name: str
     weight: float = 1.0
     reply_timeout: float = 120.0 + TIMEOUT_GRACE
-    #: :func:`~critic.bus.hosting.review`'s cut-off: none, the reply timeout is ours to report.
+    #: :func:`~critic.bus.agents.review`'s cut-off: none, the reply timeout is ours to report.
     timeout: float = math.inf
 
     @classmethod

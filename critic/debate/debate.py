@@ -26,7 +26,8 @@ from typing import Literal
 import anyio
 from pydantic import ValidationError
 
-from critic.bus.hosting import (
+from critic.bus.agents import debate_judge_handler, debater_handler, failed_critique
+from critic.bus.coordinator import (
     TIMEOUT_GRACE,
     Ask,
     Observer,
@@ -34,9 +35,6 @@ from critic.bus.hosting import (
     Service,
     ask_all,
     coordinate,
-    debate_judge_handler,
-    debater_handler,
-    failed_critique,
     recorder,
 )
 from critic.bus.topics import topic

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from critic.backends.base import GenerationParams
-from critic.bus.hosting import Observer
+from critic.bus.coordinator import Observer
 from critic.config import DebateConfig
 from critic.debate.answers import extractor
 from critic.debate.debate import Debate

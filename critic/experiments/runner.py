@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from critic.backends.base import GenerationParams
 from critic.backends.pool import ModelPool
-from critic.bus.hosting import RemoteCritic
+from critic.bus.coordinator import RemoteCritic
 from critic.critics.generator import LLMGenerator, RevisionPolicy
 from critic.debate.answers import extractor
 from critic.debate.debate import Debate

@@ -1,7 +1,7 @@
 """An experiment's critics served over a bus (``critic eval --bus``), as ``critic run --bus`` does.
 
 With a bus, a unit builds no critic of its own: its session (or debate) asks
-each role over the bus, as a :class:`~critic.bus.hosting.RemoteCritic`, and
+each role over the bus, as a :class:`~critic.bus.coordinator.RemoteCritic`, and
 whoever serves the role answers:
 
 - ``nats://HOST:PORT``: ``critic worker`` processes (any number, on any machine

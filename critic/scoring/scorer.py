@@ -2,10 +2,10 @@
 
 A record becomes a :class:`~critic.messages.Task` (``input``, with ``target``
 as its reference) and a round-1 :class:`~critic.messages.Draft` (``output``);
-every critic reviews it concurrently through :func:`~critic.bus.hosting.review`
+every critic reviews it concurrently through :func:`~critic.bus.agents.review`
 (so a critic that raises or times out is an unscored critique, as in a
 session), then the judge decides. :func:`score_all`'s workers score a single
-critic's records through :func:`~critic.bus.hosting.review_each`: the same
+critic's records through :func:`~critic.bus.agents.review_each`: the same
 critiques, each review still ended at the critic's timeout, with one watchdog
 per worker instead of a cancel scope and a timer per review. The default judge is a
 :class:`~critic.judges.rules.ThresholdJudge` with ``max_rounds=1``: accept or discard.
@@ -28,7 +28,8 @@ from typing import NamedTuple
 
 import anyio
 
-from critic.bus.hosting import review, review_each, with_cost
+from critic.bus.agents import review, review_each
+from critic.bus.hosting import with_cost
 from critic.errors import CriticError
 from critic.judges.rules import Ruling, ThresholdJudge
 from critic.messages import Critique, JudgeRequest, ModelCall, ReviewRequest, Usage, Verdict
@@ -201,7 +202,7 @@ class Scorer:
         """Score ``items`` one after another, handing each result to ``done`` as it is ready.
 
         The results are :meth:`score`'s. With a single critic its reviews go through
-        :func:`~critic.bus.hosting.review_each`, which bounds each by the critic's
+        :func:`~critic.bus.agents.review_each`, which bounds each by the critic's
         timeout with one watchdog for them all rather than a timer per review.
         """
         if len(self.critics) != 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from critic.backends.base import GenerationParams
-from critic.bus.hosting import Observer
+from critic.bus.coordinator import Observer
 from critic.config import RunConfig
 from critic.critics.generator import LLMGenerator, RevisionPolicy
 from critic.judges.llm import LLMJudge

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from critic.bus.envelopes import sealed
-from critic.bus.hosting import (
+from critic.bus.agents import failed_critique, generator_handler, judge_handler
+from critic.bus.coordinator import (
     TIMEOUT_GRACE,
     Ask,
     Observer,
@@ -22,11 +22,9 @@ from critic.bus.hosting import (
     Service,
     ask_all,
     coordinate,
-    failed_critique,
-    generator_handler,
-    judge_handler,
     recorder,
 )
+from critic.bus.envelopes import sealed
 from critic.bus.topics import topic
 from critic.messages import (
     Critique,

@@ -1,4 +1,4 @@
-"""`hosting.review`: a review runs under its critic's timeout, never raises, and the
+"""`agents.review`: a review runs under its critic's timeout, never raises, and the
 critic's code sees what the event loop sends it, cancellation included."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from critic.bus.hosting import review
+from critic.bus.agents import review
 from critic.messages import Critique, Draft, ModelCall, ReviewRequest, Task
 from critic.protocols import Recorder
 

@@ -1,4 +1,4 @@
-"""`hosting.review_each` and `serve_critic`: many reviews in one task give what `review`
+"""`agents.review_each` and `serve_critic`: many reviews in one task give what `review`
 gives, each under the critic's timeout, with one watchdog instead of a timer per review.
 
 Run on trio with a mock clock that jumps whenever every task waits, so the
@@ -18,8 +18,9 @@ import anyio.lowlevel
 import pytest
 from trio.testing import MockClock
 
+from critic.bus.agents import review, review_each, serve_critic
+from critic.bus.deadlines import each_within
 from critic.bus.envelopes import sealed
-from critic.bus.hosting import each_within, review, review_each, serve_critic
 from critic.bus.memory import MemoryBus
 from critic.bus.topics import review_topic
 from critic.errors import BusUnavailable
