@@ -15,7 +15,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from critic.backends.options import ModelOptions
-from critic.bus.nats import check_bus_url
+from critic.bus.nats_subjects import check_bus_url
 from critic.debate.answers import extractors
 from critic.errors import ConfigError
 from critic.judges.majority import MAJORITY

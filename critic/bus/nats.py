@@ -75,7 +75,8 @@ Hardening (each point answers a failure seen in use):
   :class:`~critic.errors.BusUnavailable` (``None``: wait forever, as a
   long-running worker does).
 
-The taking side of a work subscription lives in :mod:`critic.bus.nats_work`.
+The taking side of a work subscription lives in :mod:`critic.bus.nats_work`; subjects,
+the stream and consumer names in :mod:`critic.bus.nats_subjects`.
 nats-py is asyncio-only: this bus refuses to start under trio.
 """
 
@@ -83,7 +84,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import math
 import time
@@ -96,52 +96,27 @@ import anyio
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from critic.bus.nats_core import CoreSubscription, PendingReply
-from critic.bus.nats_work import (
-    DEADLINE_HEADER,
-    GONE,
+from critic.bus.nats_subjects import (
     LIVE_PREFIX,
+    STREAM,
     WORK_PREFIX,
-    WorkSubscription,
+    WORK_SUBJECTS,
+    check_bus_url,
+    durable_name,
+    is_work,
+    may_hold_work,
 )
+from critic.bus.nats_work import DEADLINE_HEADER, GONE, WorkSubscription
 from critic.bus.topics import Topic, inbox, topic_matches
 from critic.errors import BusError, BusUnavailable, ConfigError, NobodyServes
 from critic.messages import ENVELOPE_ADAPTER, Envelope
 
 log = logging.getLogger(__name__)
 
-#: JetStream stream holding work messages until a consumer acks them.
-STREAM = "CRITIC_WORK"
 #: Sessions whose reply subscription a bus keeps (see ``NatsBus._session_inbox``).
 _INBOXES = 64
-#: Subjects the stream captures (work topics under the prefix).
-WORK_SUBJECTS = ("work.critic.*.review.>", "work.critic.*.score.>")
 #: How many handled envelope ids a bus remembers to skip redeliveries.
 _SEEN = 10_000
-
-
-def is_work(pattern: str) -> bool:
-    """Whether ``pattern`` lies inside the durable work subjects."""
-    parts = pattern.split(".")
-    return len(parts) >= 4 and parts[0] == "critic" and parts[2] in ("review", "score")
-
-
-def may_hold_work(pattern: str) -> bool:
-    """Whether ``pattern`` matches some work subject (``critic.<s>.review|score.<...>``)."""
-    for i, part in enumerate(pattern.split(".")):
-        if part == ">":
-            return True
-        if (i == 0 and part not in ("critic", "*")) or (i == 2 and part not in ("review", "score", "*")):
-            return False
-        if i == 3:
-            return True
-    return False
-
-
-def durable_name(pattern: str, group: str) -> str:
-    """A consumer name for (pattern, group): NATS names may not hold ``.``, ``*``, ``>``."""
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in group)[:40]
-    digest = hashlib.sha1(pattern.encode()).hexdigest()[:12]
-    return f"{safe}-{digest}"
 
 
 async def _unsubscribe(subs: list[Any]) -> None:
@@ -607,14 +582,6 @@ class NatsBus:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-
-def check_bus_url(url: str) -> str:
-    """``nats://host:port`` (or ``tls://``); anything else is a one-line ConfigError."""
-    scheme, sep, rest = url.partition("://")
-    if scheme not in ("nats", "tls") or not sep or not rest:
-        raise ConfigError(f"--bus: expected nats://HOST:PORT, got {url!r}")
-    return url
 
 
 #: How long a client (``critic run``/``score``/``debate``) rides out a lost server.

@@ -18,7 +18,8 @@ from typing import Any
 
 import anyio
 
-from critic.bus.nats_work import WORK_PREFIX, first_problem, iterate
+from critic.bus.nats_subjects import WORK_PREFIX
+from critic.bus.nats_work import first_problem, iterate
 from critic.messages import ENVELOPE_ADAPTER, Envelope
 
 log = logging.getLogger("critic.bus.nats")

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
+from critic.bus.nats_subjects import LIVE_PREFIX, WORK_PREFIX
 from critic.messages import ENVELOPE_ADAPTER, Envelope
 
 log = logging.getLogger("critic.bus.nats")
@@ -50,10 +51,6 @@ class WorkHost(Protocol):
 
     async def _answered(self, subject: str) -> bool | None: ...
 
-#: Prefix of the JetStream copy of a work topic.
-WORK_PREFIX = "work."
-#: Prefix of the presence pings: ``live.<pattern>`` (workers), ``live.<inbox>`` (requesters).
-LIVE_PREFIX = "live."
 #: A session's answer to ``live.<inbox>`` for a request that no longer waits.
 GONE = b"gone"
 #: Header of a work message: the Unix time at which its requester gives up.

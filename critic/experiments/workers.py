@@ -25,7 +25,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from critic.backends.pool import ModelPool
 from critic.bus.memory import MemoryBus
-from critic.bus.nats import check_bus_url, open_bus
+from critic.bus.nats import open_bus
+from critic.bus.nats_subjects import check_bus_url
 from critic.bus.worker import hosted_critics
 from critic.errors import BusUnavailable, ConfigError
 from critic.launch import build_critics

@@ -16,16 +16,16 @@ from typing import Any
 import anyio
 import pytest
 
-from critic.bus.nats import (
+from critic.bus.nats import NatsBus, open_bus
+from critic.bus.nats_subjects import (
+    LIVE_PREFIX,
     STREAM,
-    NatsBus,
     check_bus_url,
     durable_name,
     is_work,
     may_hold_work,
-    open_bus,
 )
-from critic.bus.nats_work import DEADLINE_HEADER, GONE, LIVE_PREFIX
+from critic.bus.nats_work import DEADLINE_HEADER, GONE
 from critic.bus.topics import inbox
 from critic.bus.worker import WORKER_GROUP
 from critic.errors import BusError, ConfigError
