@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,53 @@ def test_hostile_role_template_fails_each_command_with_exit_2(tmp_path: Path, co
     output = (result.stdout + result.stderr).strip()
     assert "evil.toml" in output and "prompt" in output and "render bound" in output
     assert "Traceback" not in output
+
+
+# --- compiled templates shared between libraries ------------------------------------------
+
+
+def test_libraries_over_the_same_folders_share_compiled_templates(tmp_path: Path) -> None:
+    (tmp_path / "t.j2").write_text("Hello {{ task }}")
+    first = PromptLibrary([tmp_path]).load("t.j2")
+    second = PromptLibrary([tmp_path]).load("t.j2")
+    assert second._template is first._template
+    assert second.render(task="you") == "Hello you"
+
+
+def test_an_edit_within_the_same_modification_time_is_seen(tmp_path: Path) -> None:
+    path = tmp_path / "t.j2"
+    path.write_text("Hello {{ task }}")
+    assert PromptLibrary([tmp_path]).load("t.j2").render(task="A") == "Hello A"
+    stamp = path.stat().st_mtime_ns
+    path.write_text("Howdy {{ task }}")  # same length, and below the same time stamp
+    os.utime(path, ns=(stamp, stamp))
+    assert PromptLibrary([tmp_path]).load("t.j2").render(task="A") == "Howdy A"
+
+
+def test_an_override_added_to_an_earlier_folder_is_seen(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (second / "t.j2").write_text("default {{ task }}")
+    assert PromptLibrary([first, second]).load("t.j2").render(task="x") == "default x"
+    (first / "t.j2").write_text("override {{ task }}")
+    assert PromptLibrary([first, second]).load("t.j2").render(task="x") == "override x"
+
+
+def test_a_removed_template_is_not_found_any_more(tmp_path: Path) -> None:
+    (tmp_path / "t.j2").write_text("Hello {{ task }}")
+    PromptLibrary([tmp_path]).load("t.j2")
+    (tmp_path / "t.j2").unlink()
+    with pytest.raises(ConfigError, match=r"'t\.j2' not found"):
+        PromptLibrary([tmp_path]).load("t.j2")
+
+
+def test_a_relative_folder_follows_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name / "prompts").mkdir(parents=True)
+        (tmp_path / name / "prompts" / "t.j2").write_text(f"{name} {{{{ task }}}}")
+    monkeypatch.chdir(tmp_path / "a")
+    assert PromptLibrary([Path("prompts")]).load("t.j2").render(task="x") == "a x"
+    monkeypatch.chdir(tmp_path / "b")
+    assert PromptLibrary([Path("prompts")]).load("t.j2").render(task="x") == "b x"
