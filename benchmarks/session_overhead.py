@@ -69,12 +69,13 @@ def scripted(rounds: int = ROUNDS) -> ScriptedModel:
                                   **{r: [CRITIQUE] * rounds for r in ROLES}})
 
 
-async def framework_session(transcript_dir: Path | None, rounds: int = ROUNDS
+async def framework_session(transcript_dir: Path | None, rounds: int = ROUNDS,
+                            bus: Callable[[], MemoryBus] = MemoryBus,
                             ) -> tuple[tuple[float, float], ScriptedModel]:
     model = scripted(rounds)
     critics = [LLMCritic(role, model.backend(role.name)) for role in roles(ROLES)]
     session = Session(TASK, LLMGenerator(model.backend("generator")), FixedRoundsJudge(rounds),
-                      critics, bus=MemoryBus())
+                      critics, bus=bus())
     writer = None
     if transcript_dir is not None:
         path = transcript_dir / f"{session.id}.jsonl"

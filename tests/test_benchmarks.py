@@ -21,8 +21,7 @@ BENCHMARKS = ROOT / "benchmarks"
 
 #: Scripts cheap enough to run on every test run (seconds in --quick mode).
 CHEAP = {"bus_throughput", "critic_discrimination", "humaneval_oracle", "nats_bus",
-         "parallel_critics",
-         "scoring_throughput"}
+         "parallel_critics", "scoring_throughput", "session_ablation"}
 #: Scripts that drive the real model: minutes in a full run, 20-60 s in --quick.
 MODEL_BOUND = {"session_overhead", "kv_reuse", "humaneval_repair", "revision_identity",
                "critic_phase"}
