@@ -99,25 +99,38 @@ async def _serve_critic_inline(bus: Bus, session: str, critic: Critic, *,
     task_status.started()
 
 
+#: Agents each variant answers in the asking task (3 critics, a generator, a judge): checked
+#: after every session, so a patch that stopped taking effect cannot pass for a result.
+INLINE = {"bus": 0, "inline_generator_judge": 2, "inline_all": 5}
+
+
 @contextmanager
-def variant(name: str) -> Iterator[Callable[[], MemoryBus]]:
-    """The bus a session of variant ``name`` runs on, with its patches applied meanwhile."""
+def variant(name: str) -> Iterator[None]:
+    """Variant ``name``'s patches, applied meanwhile."""
     if name == "bus":
-        yield MemoryBus
+        yield
         return
     with mock.patch.object(coordinator, "serve", _serve_inline):
         if name == "inline_generator_judge":
-            yield InlineBus
+            yield
             return
         assert name == "inline_all"
         with mock.patch.object(coordinator, "serve_critic", _serve_critic_inline), \
                 mock.patch.object(InlineBus, "request_many", InlineBus.request_many_inline):
-            yield InlineBus
+            yield
 
 
 async def session_cpu(name: str, rounds: int) -> tuple[float, list[tuple[ChatMessage, ...]]]:
-    with variant(name) as bus:
+    buses: list[MemoryBus] = []
+
+    def bus() -> MemoryBus:
+        buses.append(MemoryBus() if name == "bus" else InlineBus())
+        return buses[-1]
+
+    with variant(name):
         (_, cpu), model = await framework_session(None, rounds, bus)
+    inline = buses[0].handlers if isinstance(buses[0], InlineBus) else {}
+    assert len(inline) == INLINE[name], f"{name}: {len(inline)} agents answered inline"
     return cpu, [c.messages for c in model.calls]
 
 
