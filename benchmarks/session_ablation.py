@@ -74,8 +74,13 @@ class InlineBus(MemoryBus):
         return envelopes.reply(asked, with_cost(await handler(asked, record), made),
                                sender=name)
 
-    async def request_many_inline(self, requests: Sequence[Envelope],
-                                  timeouts: Sequence[float | None]) -> list[Reply]:
+
+
+class InlineAllBus(InlineBus):
+    """An :class:`InlineBus` whose fan-outs are answered one request after another."""
+
+    async def request_many(self, requests: Sequence[Envelope],
+                           timeouts: Sequence[float | None]) -> list[Reply]:
         return [await self.request(e, timeout=t) for e, t in zip(requests, timeouts, strict=True)]
 
 
@@ -115,8 +120,7 @@ def variant(name: str) -> Iterator[None]:
             yield
             return
         assert name == "inline_all"
-        with mock.patch.object(coordinator, "serve_critic", _serve_critic_inline), \
-                mock.patch.object(InlineBus, "request_many", InlineBus.request_many_inline):
+        with mock.patch.object(coordinator, "serve_critic", _serve_critic_inline):
             yield
 
 
@@ -124,7 +128,8 @@ async def session_cpu(name: str, rounds: int) -> tuple[float, list[tuple[ChatMes
     buses: list[MemoryBus] = []
 
     def bus() -> MemoryBus:
-        buses.append(MemoryBus() if name == "bus" else InlineBus())
+        buses.append({"bus": MemoryBus, "inline_generator_judge": InlineBus,
+                      "inline_all": InlineAllBus}[name]())
         return buses[-1]
 
     with variant(name):
